@@ -1,0 +1,42 @@
+# deskline: `make run` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test test-fast lint bench clean
+
+# Re-install whenever pyproject.toml changes.
+$(BIN)/.installed-run: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(BIN)/.installed-dev: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(BIN)/.installed-run $@
+
+## Web + worker (+ embedded Redis when REDIS_URL is unset, sandbox outbox without a token).
+run: $(BIN)/.installed-run
+	$(BIN)/python -m bot run
+
+## ruff, mypy --strict and the whole pytest suite.
+test: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+## pytest only (no lint), for quick iterations.
+test-fast: $(BIN)/.installed-dev
+	$(BIN)/python -m pytest -x -q
+
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,167 @@
+"""Typed enqueue functions: the only place job names and job ids are spelled.
+
+Jobs are serialised as JSON (not arq's default pickle), so that a queued job never depends on
+today's class layout and the intake script can write arq-compatible jobs itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from arq.connections import ArqRedis
+from arq.constants import default_queue_name, job_key_prefix
+from redis.exceptions import NoScriptError
+
+from bot.envelope import IntakeItem
+from storage import keys
+
+# Job names are what sits in Redis: renaming one is a migration (tests/test_registry.py).
+PROCESS_INBOUND_MESSAGE: Final = "process_inbound_message"
+APPLY_STATUS_UPDATE: Final = "apply_status_update"
+
+JOB_NAMES: Final = frozenset({PROCESS_INBOUND_MESSAGE, APPLY_STATUS_UPDATE})
+
+
+def job_serializer(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), default=str).encode()
+
+
+def job_deserializer(raw: bytes) -> Any:
+    return json.loads(raw)
+
+
+def _arq_job(function: str, args: Sequence[Any], enqueue_ms: int) -> bytes:
+    # The same dict arq's serialize_job builds: {'t': try, 'f': name, 'a': args, 'k': kwargs}.
+    return job_serializer({"t": None, "f": function, "a": list(args), "k": {}, "et": enqueue_ms})
+
+
+# One round trip per webhook: for each item, claim it (SET NX, raw JSON as the value) and, only
+# when the claim is new, write the arq job and queue it. A pipeline cannot do this, since the
+# enqueue depends on the claim's result; a script runs atomically, so a crash can never leave
+# a claim without its job (a claimed but unqueued message would be lost for good, because every
+# redelivery would then be seen as a duplicate).
+_INTAKE_LUA: Final = """
+local numbers, queue, stats, other = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local claim_ttl, job_ttl, score = ARGV[1], ARGV[2], ARGV[3]
+local n_items, n_other, other_max = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local new, dup, unknown = 0, 0, 0
+local known = {}
+for i = 0, n_items - 1 do
+  local a = 7 + i * 4
+  local pnid, job_id, raw, job = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local served = known[pnid]
+  if served == nil then
+    served = redis.call('SISMEMBER', numbers, pnid) == 1
+    known[pnid] = served
+  end
+  if not served then
+    unknown = unknown + 1
+  elseif redis.call('SET', KEYS[5 + i * 2], raw, 'NX', 'PX', claim_ttl) then
+    redis.call('SET', KEYS[6 + i * 2], job, 'PX', job_ttl)
+    redis.call('ZADD', queue, score, job_id)
+    new = new + 1
+  else
+    dup = dup + 1
+  end
+end
+if unknown > 0 then redis.call('HINCRBY', stats, 'unknown_number', unknown) end
+if n_other > 0 then
+  for j = 0, n_other - 1 do redis.call('LPUSH', other, ARGV[7 + n_items * 4 + j]) end
+  redis.call('LTRIM', other, 0, other_max - 1)
+  redis.call('HINCRBY', stats, 'other_event', n_other)
+end
+return {new, dup, unknown}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    new: int
+    duplicate: int
+    unknown_number: int
+
+
+class Intake:
+    """Claims and enqueues webhook items in one Redis round trip (see `_INTAKE_LUA`)."""
+
+    def __init__(self, redis: ArqRedis, *, job_expires_s: int) -> None:
+        self._redis = redis
+        self._job_ttl_ms = job_expires_s * 1000
+        self._sha: str | None = None
+
+    async def submit(self, items: Sequence[IntakeItem], other: Sequence[str] = ()) -> IntakeResult:
+        """Claim every item, enqueue the new ones, keep `other` raw events. Idempotent per item.
+
+        Raises:
+            redis.exceptions.RedisError (or TimeoutError) when Redis cannot store it: the caller
+            must not acknowledge the webhook then.
+        """
+        now_ms = int(time.time() * 1000)
+        key_list = [keys.NUMBERS, default_queue_name, keys.INTAKE_STATS, keys.OTHER_EVENTS]
+        argv: list[str | bytes | int] = [
+            keys.CLAIM_TTL_S * 1000,
+            self._job_ttl_ms,
+            now_ms,
+            len(items),
+            len(other),
+            keys.OTHER_EVENTS_MAX,
+        ]
+        for item in items:
+            if item.kind == "message":
+                claim_key, job_id = keys.inbound(item.claim_id), inbound_job_id(item.claim_id)
+                job = _arq_job(PROCESS_INBOUND_MESSAGE, [item.claim_id], now_ms)
+            else:
+                claim_key, job_id = keys.status_claim(item.claim_id), status_job_id(item.claim_id)
+                job = _arq_job(APPLY_STATUS_UPDATE, [item.claim_id], now_ms)
+            key_list += [claim_key, job_key_prefix + job_id]
+            argv += [item.phone_number_id, job_id, item.raw, job]
+        argv += list(other)
+        result = await self._eval(key_list, argv)
+        return IntakeResult(
+            new=int(result[0]), duplicate=int(result[1]), unknown_number=int(result[2])
+        )
+
+    async def _eval(self, key_list: list[str], argv: list[str | bytes | int]) -> list[int]:
+        if self._sha is None:
+            self._sha = await self._redis.script_load(_INTAKE_LUA)
+        try:
+            return await self._evalsha(key_list, argv)
+        except NoScriptError:
+            # Redis restarted (scripts are not persisted): load again, once.
+            self._sha = await self._redis.script_load(_INTAKE_LUA)
+            return await self._evalsha(key_list, argv)
+
+    async def _evalsha(self, key_list: list[str], argv: list[str | bytes | int]) -> list[int]:
+        args: list[Any] = [*key_list, *argv]
+        result = await self._redis.evalsha(self._sha or "", len(key_list), *args)  # type: ignore[misc]
+        return list(result)
+
+
+def inbound_job_id(wamid: str) -> str:
+    return f"inbound:{wamid}"
+
+
+def status_job_id(claim_id: str) -> str:
+    return f"status:{claim_id}"
+
+
+async def _enqueue(
+    redis: ArqRedis,
+    function: str,
+    *args: Any,
+    job_id: str,
+    defer_until: datetime | None = None,
+    expires_s: int | None = None,
+) -> bool:
+    """Enqueue one job with a deterministic id; False when that job is already queued."""
+    if function not in JOB_NAMES:
+        raise ValueError(f"unknown job {function!r}")
+    job = await redis.enqueue_job(
+        function, *args, _job_id=job_id, _defer_until=defer_until, _expires=expires_s
+    )
+    return job is not None

@@ -1,0 +1,61 @@
+"""Settings: the only code that reads the environment (built once, in `bot.__main__`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process configuration. Names are fixed by `shared/API.md`; tests pass overrides directly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DESKLINE_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    # Platform-standard names, read without the prefix.
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
+    port: int = Field(8080, validation_alias=AliasChoices("PORT", "port"), ge=1, le=65535)
+    host: str = Field("0.0.0.0", validation_alias=AliasChoices("HOST", "host"))  # noqa: S104 -- a service listens on every interface by design
+
+    # Meta app secret: the HMAC key of `X-Hub-Signature-256`.
+    app_secret: SecretStr | None = None
+    # The token Meta echoes in the subscription handshake.
+    verify_token: SecretStr | None = None
+    # Graph API bearer token; unset means the sandbox outbox (nothing leaves the machine).
+    access_token: SecretStr | None = None
+    graph_api_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v24.0"
+    # WhatsApp Business Account id: lets deskline read message templates from the Graph API.
+    waba_id: str | None = None
+    # Bootstrap admin bearer token for the HTTP API.
+    admin_token: SecretStr | None = None
+
+    # Meta batches up to 1,000 updates; reported bodies reach a few MB (WHATSAPP.md 2.9).
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # "auto": readable console on a terminal, JSON lines otherwise.
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    # Worker limits.
+    max_jobs: int = Field(50, ge=1)
+    job_timeout_s: int = Field(60, ge=1)
+    max_tries: int = Field(8, ge=1)
+    # A queued job must outlive a worker outage: arq's default expiry is 24 h (issue 10).
+    job_expires_s: int = Field(8 * 24 * 3600, ge=60)
+    # Redis command timeout on the webhook path: past it the webhook answers 503.
+    redis_timeout_s: float = Field(2.0, gt=0)
+    redis_max_connections: int = Field(64, ge=1)
+
+    # Graph API client limits.
+    graph_timeout_s: float = Field(10.0, gt=0)
+    graph_rate_per_second: int = Field(80, ge=1)
+
+    # Where `python -m bot run` keeps the embedded Redis' append-only file.
+    data_dir: str = "var"

@@ -1,0 +1,52 @@
+"""arq worker settings: the job registry, hooks and limits, on the same composition root."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+import structlog
+from arq.connections import RedisSettings
+
+from bot.clock import Clock
+from bot.deps import open_deps, redis_url
+from bot.queue import job_deserializer, job_serializer
+from bot.settings import Settings
+from jobs import FUNCTIONS, deps_key
+
+
+def worker_settings(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
+    """Keyword arguments for `arq.worker.Worker` (arq accepts a dict as settings)."""
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        stack = AsyncExitStack()
+        ctx["deps_stack"] = stack
+        ctx[deps_key] = await stack.enter_async_context(
+            open_deps(settings, redis=ctx["redis"], clock=clock)
+        )
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        stack: AsyncExitStack | None = ctx.get("deps_stack")
+        if stack is not None:
+            await stack.aclose()
+
+    async def on_job_start(ctx: dict[str, Any]) -> None:
+        # run_job awaits this hook, then creates the job's task, which copies this context.
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(job_id=ctx["job_id"], job_try=ctx["job_try"])
+
+    return {
+        "functions": FUNCTIONS,
+        "redis_settings": RedisSettings.from_dsn(redis_url(settings)),
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "on_job_start": on_job_start,
+        "max_jobs": settings.max_jobs,
+        "job_timeout": settings.job_timeout_s,
+        "max_tries": settings.max_tries,
+        "keep_result": 0,
+        "expires_extra_ms": settings.job_expires_s * 1000,
+        "job_serializer": job_serializer,
+        "job_deserializer": job_deserializer,
+        "handle_signals": True,
+    }

@@ -1,0 +1,15 @@
+"""aiohttp request handlers: thin, no business logic."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers import health, webhook
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/webhook", webhook.verify_subscription)
+    app.router.add_post("/webhook", webhook.receive)

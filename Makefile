@@ -33,6 +33,19 @@ test: $(BIN)/.installed-dev
 test-fast: $(BIN)/.installed-dev
 	$(BIN)/python -m pytest -x -q
 
+$(BIN)/.installed-bench: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BIN)/.installed-run $@
+
+## Benchmarks, not part of `make test` (~10 min; `make bench BENCH_ARGS=--quick` ~1 min).
+## The load generator is wrk, from Debian; see BENCHMARKS.md.
+bench: $(BIN)/.installed-bench
+	command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y wrk \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

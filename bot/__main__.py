@@ -89,14 +89,18 @@ def cmd_run(settings: Settings) -> int:
             f" (append-only file in {settings.data_dir}/redis)"
         )
     if settings.access_token is None:
-        print("deskline: DESKLINE_ACCESS_TOKEN unset: replies go to the sandbox outbox"
-              " (see them with `python -m bot outbox`)")  # fmt: skip
+        print(
+            "deskline: DESKLINE_ACCESS_TOKEN unset: replies go to the sandbox outbox"
+            " (see them with `python -m bot outbox`)"
+        )
     children = [
         subprocess.Popen([sys.executable, "-m", "bot", role], env=env)  # noqa: S603
         for role in ("web", "worker")
     ]
-    print(f"deskline: web on http://localhost:{settings.port} (/healthz, /readyz, /metrics,"
-          f" /webhook); worker running. Ctrl-C stops everything.")  # fmt: skip
+    print(
+        f"deskline: web on http://localhost:{settings.port} (/healthz, /readyz, /metrics,"
+        f" /webhook); worker running. Ctrl-C stops everything."
+    )
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -177,6 +181,9 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--timestamp", type=int, default=None, help="unix time of the message")
     sim.add_argument("--url", default=None, help="webhook URL (default: this machine's PORT)")
     sim.add_argument("text", nargs="?", default="Hello")
+    from bot import cli
+
+    cli.add_commands(sub)  # numbers set|show, agents add|token
     return p
 
 
@@ -196,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd_outbox(settings, args.limit)
     elif args.command == "simulate":
         return cmd_simulate(settings, args)
+    elif args.command in ("numbers", "agents"):
+        from bot import cli
+
+        return cli.run(str(_with_redis(settings).redis_url), args)
     return 0
 
 

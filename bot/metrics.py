@@ -32,9 +32,10 @@ def exposition(job_counts: dict[tuple[str, str], int], intake_counts: dict[str, 
     """This process' metrics plus the counters every process shares through Redis."""
     shared = CollectorRegistry(auto_describe=False)
     jobs = CounterMetricFamily(
-        "deskline_jobs", "Jobs run by every worker, by function and outcome.",
+        "deskline_jobs",
+        "Jobs run by every worker, by function and outcome.",
         labels=["function", "outcome"],
-    )  # fmt: skip
+    )
     for (function, outcome), value in sorted(job_counts.items()):
         jobs.add_metric([function, outcome], value)
     intake = CounterMetricFamily(

@@ -13,6 +13,13 @@ from typing import Any, Protocol
 
 import aiohttp
 import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from bot.errors import PermanentError, TransientError
 from storage.sandbox import SandboxStore
@@ -52,16 +59,39 @@ class SandboxOutbox:
         return message_id
 
 
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "graph_request_retrying",
+        attempt=state.attempt_number,
+        error=type(exc).__name__,
+        code=getattr(exc, "code", None),
+    )
+
+
 class GraphOutbox:
-    """Meta's Graph API: `POST {base}/{version}/{phone_number_id}/messages` with a bearer token."""
+    """Meta's Graph API: `POST {base}/{version}/{phone_number_id}/messages` with a bearer token.
+
+    Transient failures are retried here a few times with jittered backoff (short, well under the
+    job timeout); when they persist, TransientError reaches the job, which retries later.
+    """
 
     def __init__(
-        self, session: aiohttp.ClientSession, *, base_url: str, version: str, token: str
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        version: str,
+        token: str,
+        attempts: int = 3,
+        backoff_s: float = 0.2,
     ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
         self._version = version
         self._token = token
+        self._attempts = attempts
+        self._backoff_s = backoff_s
 
     async def send(self, phone_number_id: str, body: dict[str, Any]) -> str:
         data = await self._request("POST", f"{phone_number_id}/messages", body)
@@ -70,8 +100,28 @@ class GraphOutbox:
         except (KeyError, IndexError, TypeError) as exc:
             raise PermanentError("Graph API answered without a message id") from exc
 
+    async def get(self, path: str) -> Any:
+        """GET a Graph resource (e.g. `{waba_id}/message_templates`)."""
+        return await self._request("GET", path, None)
+
     async def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
-        """The single choke point: every Graph call, and its errors mapped to bot.errors."""
+        """The single choke point: every Graph call, retried on transient errors only."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential_jitter(
+                multiplier=self._backoff_s, jitter=self._backoff_s, max=2.0
+            ),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._request_once(method, path, body)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def _request_once(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        """One HTTP call, with aiohttp and Graph errors mapped to bot.errors."""
         url = f"{self._base}/{self._version}/{path}"
         headers = {"Authorization": f"Bearer {self._token}"}
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers import health, webhook
+from handlers.api import setup_api
 
 
 def setup_routes(app: web.Application) -> None:
@@ -13,3 +14,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", health.metrics)
     app.router.add_get("/webhook", webhook.verify_subscription)
     app.router.add_post("/webhook", webhook.receive)
+    setup_api(app)

@@ -55,11 +55,12 @@ def _register(name: str, fn: JobFn, **options: Any) -> Function:
 
 def _functions() -> list[Function]:
     # Imported here so that `jobs.inbound` can import `deps_from` from this package.
-    from jobs import inbound, statuses
+    from jobs import inbound, replies, statuses
 
     return [
         _register(queue.PROCESS_INBOUND_MESSAGE, inbound.process_inbound_message),
         _register(queue.APPLY_STATUS_UPDATE, statuses.apply_status_update),
+        _register(queue.SEND_REPLY, replies.send_reply, max_tries=12),
     ]
 
 

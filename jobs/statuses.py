@@ -6,17 +6,35 @@ from typing import Any
 
 import structlog
 
+from bot.models import StatusUpdate
 from jobs import deps_from
+from jobs.inbound import received_at
 
 log = structlog.get_logger(__name__)
 
 
 async def apply_status_update(ctx: dict[str, Any], claim_id: str) -> str:
-    """Apply one status (`<message id>:<status>`) to its outgoing message. Idempotent."""
+    """Apply one status (`<message id>:<status>`) to its outgoing message.
+
+    Idempotent: the delivery state only moves forward (storage/outgoing.py), so a re-run or a
+    repeated status changes nothing.
+
+    Returns:
+        "applied", "unchanged", "pending" (no record of sending it yet: kept for when it
+        comes), "ignored" (a status deskline does not track), or "missing" (claim expired).
+    """
     deps = deps_from(ctx)
     item = await deps.stores.messages.status_raw(claim_id)
     if item is None:
         log.warning("status_claim_missing", claim_id=claim_id)
         return "missing"
-    log.info("status_received", claim_id=claim_id)
-    return "recorded"
+    update = StatusUpdate.from_claim(item, claim_id=claim_id, received_at=received_at(ctx, deps))
+    result = await deps.stores.outgoing.apply_status(update)
+    log.info(
+        "status_applied",
+        message_id=update.id,
+        status=update.meta_status,
+        result=result,
+        errors=[e.code for e in update.errors] or None,
+    )
+    return result

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "handlers", "jobs", "storage")
 # Leaves: pure modules that import no other deskline module.
-LEAVES = {"bot.errors", "bot.settings", "bot.clock"}
+LEAVES = {"bot.errors", "bot.settings", "bot.clock", "bot.schedule", "bot.opening_text"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -1,0 +1,1 @@
+"""`make bench`: the acknowledgement path and the pipeline, measured against a ceiling."""

@@ -1,0 +1,898 @@
+"""`make bench`: deskline's acknowledgement path and pipeline, side by side with a ceiling.
+
+`python -m bench.run [--quick] [--probe job] [--out DIR]`
+
+Stages, all against one private Redis (persistence off), flushed before every run:
+
+1. ack, closed loop: wrk at 32 and 128 connections, single-message bodies and 50-message
+   batches, for deskline, the ceiling (`bench/ceiling.py`) and pywa's async receiver when
+   installed. Runs alternate between servers and repeat, and the deskline/ceiling ratio is the
+   median of the per-round ratios, so that drift on a shared machine cancels out.
+2. ack, open loop: 500 and 1,000 requests/s at fixed send times (`bench/openloop.py`).
+3. end to end (one web, one worker): N messages at a fixed rate until every one is done (as
+   the completion probe says), and receipt-to-done latency at 100 messages/s.
+4. memory: a backlog posted with no worker (Redis bytes per queued message), then drained by
+   one worker (its capacity, and bytes per processed message); RSS of every process.
+5. scale-out: end to end with 1 or 2 web and 1 or 2 worker processes.
+
+Pinning: every server under test on core 0; wrk, the open-loop generator, Redis and this runner
+on core 1. End-to-end stages leave web and worker free to use both cores (a worker is one
+process; a web + worker pair is what one 2-vCPU machine runs) and report CPU per message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bench import bodies
+from bench.probes import PROBES, CompletionProbe
+from bot.embedded import EmbeddedRedis, free_port
+from storage import keys
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-app-secret"  # noqa: S105 -- the bench signs its own bodies with it
+PNID = "100000000000001"
+SERVER_CPUS = "0"
+LOAD_CPUS = "1"
+ALL_CPUS = "0,1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    closed_s: int  # one wrk run
+    warm_s: int  # a discarded wrk run before each measured one
+    rounds: int  # deskline/ceiling alternations per closed-loop configuration
+    open_s: float  # one open-loop run per rate
+    sustained_rate: int
+    sustained_s: float
+    latency_rate: int
+    latency_s: float
+    backlog: int  # messages queued with no worker (memory, drain capacity)
+    scale_rate: int
+    scale_s: float
+    single_pool: int
+    batch_pool: int
+    # Before each measured run, wait (up to this much in all) for other processes to go quiet.
+    quiet_budget_s: float
+
+
+FULL = Profile("full", closed_s=5, warm_s=1, rounds=3, open_s=15, sustained_rate=500,
+               sustained_s=60, latency_rate=100, latency_s=20, backlog=10_000, scale_rate=1_000,
+               scale_s=8, single_pool=40_000, batch_pool=4_000, quiet_budget_s=90)  # fmt: skip
+QUICK = Profile("quick", closed_s=2, warm_s=1, rounds=1, open_s=4, sustained_rate=500,
+                sustained_s=8, latency_rate=100, latency_s=5, backlog=2_000, scale_rate=1_000,
+                scale_s=2, single_pool=15_000, batch_pool=1_000, quiet_budget_s=10)  # fmt: skip
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def machine_busy_s() -> float:
+    """Busy CPU seconds of the whole machine since boot (every core, every process)."""
+    parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    values = [int(v) for v in parts]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / CLK_TCK
+
+
+@dataclass
+class Service:
+    name: str
+    role: str
+    process: subprocess.Popen[bytes]
+    port: int | None
+    log_path: Path
+    peak_rss_mb: float = 0.0
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+class Machine:
+    """Tracks our long-lived children, their peak RSS, and CPU that is not ours (noise)."""
+
+    def __init__(self) -> None:
+        self.services: list[Service] = []
+        self.redis_pid: int | None = None
+        self._sampler: asyncio.Task[None] | None = None
+
+    def live_pids(self) -> list[int]:
+        pids = [s.pid for s in self.services if s.process.poll() is None]
+        return pids + ([self.redis_pid] if self.redis_pid else [])
+
+    def ours_s(self) -> float:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        total = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+        return total + sum(cpu_seconds(pid) for pid in self.live_pids())
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            time.monotonic(),
+            machine_busy_s(),
+            self.ours_s(),
+            {s.pid: cpu_seconds(s.pid) for s in self.services if s.process.poll() is None},
+        )
+
+    async def _sample(self) -> None:
+        while True:
+            for service in self.services:
+                if service.process.poll() is None:
+                    service.peak_rss_mb = max(service.peak_rss_mb, rss_mb(service.pid))
+            await asyncio.sleep(0.2)
+
+    def start_sampling(self) -> None:
+        self._sampler = asyncio.create_task(self._sample())
+
+    async def stop_sampling(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: float
+    busy_s: float
+    ours_s: float
+    per_pid: dict[int, float]
+
+
+@dataclass(frozen=True)
+class Window:
+    seconds: float
+    foreign_cores: float  # CPU used by processes that are not this bench's, in cores
+    cpu: dict[int, float]  # pid -> cores used over the window
+
+    @staticmethod
+    def between(a: Snapshot, b: Snapshot) -> Window:
+        seconds = max(b.at - a.at, 1e-9)
+        foreign = max(0.0, (b.busy_s - a.busy_s) - (b.ours_s - a.ours_s)) / seconds
+        cpu = {pid: (b.per_pid.get(pid, 0.0) - start) / seconds for pid, start in a.per_pid.items()}
+        return Window(seconds, foreign, cpu)
+
+
+class Bench:
+    def __init__(self, profile: Profile, workdir: Path, probe_name: str) -> None:
+        self.profile = profile
+        self.workdir = workdir
+        self.probe_name = probe_name
+        self.machine = Machine()
+        self.redis_server = EmbeddedRedis(data_dir=workdir / "redis", persistent=False)
+        self.redis: aioredis.Redis | None = None
+        self.results: dict[str, Any] = {"profile": profile.name, "probe": probe_name}
+        self.notes: list[str] = []
+        self.peaks: dict[str, float] = {}  # role -> peak RSS (MB) of its stopped processes
+        self.quiet_budget_s = profile.quiet_budget_s
+
+    @property
+    def redis_url(self) -> str:
+        return self.redis_server.url
+
+    @property
+    def client(self) -> aioredis.Redis:
+        assert self.redis is not None
+        return self.redis
+
+    async def reset(self) -> None:
+        """An empty Redis that serves the bench's number."""
+        await self.client.flushall()
+        await self.client.sadd(keys.NUMBERS, PNID)
+
+    def env(self, port: int | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DESKLINE_")}
+        env.update(
+            REDIS_URL=self.redis_url,
+            HOST="127.0.0.1",
+            DESKLINE_APP_SECRET=SECRET,
+            DESKLINE_LOG_LEVEL="WARNING",
+            DESKLINE_LOG_FORMAT="json",
+            PYTHONUNBUFFERED="1",
+        )
+        if port is not None:
+            env["PORT"] = str(port)
+        env.update(extra or {})
+        return env
+
+    async def start(
+        self,
+        name: str,
+        role: str,
+        argv: Sequence[str],
+        cpus: str,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Service:
+        log_path = self.workdir / f"{name}.log"
+        with log_path.open("ab") as out:
+            # Popen returns at once; the child is only ever waited for off the loop (`stop`).
+            process = subprocess.Popen(  # noqa: S603, ASYNC220 -- fixed programs
+                ["taskset", "-c", cpus, sys.executable, *argv],  # noqa: S607 -- util-linux
+                cwd=ROOT,
+                env=env or self.env(port),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        service = Service(name, role, process, port, log_path)
+        self.machine.services.append(service)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+            if port is not None:
+                with contextlib.suppress(OSError):
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.close()
+                    return service
+            elif await self.client.exists("arq:queue:health-check"):
+                return service  # an arq worker records its health as it starts polling
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"{name} did not start in time (see {log_path})")
+
+    async def stop(self, *services: Service) -> None:
+        for service in services:
+            if service.process.poll() is None:
+                service.process.send_signal(signal.SIGINT)
+        for service in services:
+            try:
+                await asyncio.to_thread(service.process.wait, 15)
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+                await asyncio.to_thread(service.process.wait)
+            if service in self.machine.services:
+                self.machine.services.remove(service)
+            self.peaks.setdefault(service.role, 0.0)
+            self.peaks[service.role] = max(self.peaks[service.role], service.peak_rss_mb)
+
+    async def wait_quiet(self, threshold_cores: float = 0.25, per_run_s: float = 15.0) -> None:
+        """Wait until processes that are not the bench's use under `threshold_cores` (bounded).
+
+        The machine may be shared (other test runs, builds): a run measured while they burn a
+        core says little. Each measured run still reports the foreign load it actually saw.
+        """
+        waited = 0.0
+        while self.quiet_budget_s > 0 and waited < per_run_s:
+            before = self.machine.snapshot()
+            await asyncio.sleep(0.5)
+            foreign = Window.between(before, self.machine.snapshot()).foreign_cores
+            if foreign < threshold_cores:
+                break
+            waited += 0.5
+            self.quiet_budget_s -= 0.5
+        if waited:
+            log(f"waited {waited:.1f} s for foreign load to drop")
+
+    async def redis_used_memory(self) -> int:
+        info = await self.client.info("memory")
+        return int(info["used_memory"])
+
+
+# --- stage 1: closed loop -------------------------------------------------------------------
+
+
+async def wrk(url: str, pool: Path, connections: int, seconds: int) -> dict[str, Any]:
+    lua = ROOT / "bench" / "ack.lua"
+    cmd = ["taskset", "-c", LOAD_CPUS, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+           "--timeout", "10s", "-s", str(lua), url, "--", str(pool), "/webhook"]  # fmt: skip
+    env = {**os.environ, "WRK_THREADS": "1"}
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    for line in out.decode().splitlines():
+        if line.startswith("WRK_JSON "):
+            data: dict[str, Any] = json.loads(line[len("WRK_JSON ") :])
+            data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
+            return data
+    raise RuntimeError(f"wrk printed no result: {out.decode()[-1000:]} {err.decode()[-1000:]}")
+
+
+@dataclass
+class ClosedRun:
+    server: str
+    body: str
+    connections: int
+    round: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    errors: int
+    pool_wraps: int
+    server_cores: float
+    foreign_cores: float
+
+
+async def stage_closed(bench: Bench, pools: dict[str, Path], servers: dict[str, Service]) -> None:
+    p = bench.profile
+    runs: list[ClosedRun] = []
+    for body in ("single", "batch50"):
+        for connections in (32, 128):
+            for rnd in range(p.rounds):
+                order = ["deskline", "ceiling"] if rnd % 2 == 0 else ["ceiling", "deskline"]
+                if rnd == 0 and "pywa" in servers:
+                    order.append("pywa")
+                for name in order:
+                    service = servers[name]
+                    url = f"http://127.0.0.1:{service.port}"
+                    await bench.wait_quiet()
+                    await bench.reset()
+                    await wrk(url, pools[body], connections, p.warm_s)
+                    await bench.reset()
+                    before = bench.machine.snapshot()
+                    data = await wrk(url, pools[body], connections, p.closed_s)
+                    window = Window.between(before, bench.machine.snapshot())
+                    errors = sum(data[k] for k in ("non2xx", "connect_errors", "read_errors",
+                                                   "write_errors", "timeouts"))  # fmt: skip
+                    run = ClosedRun(
+                        name, body, connections, rnd, data["rps"], data["p50_us"] / 1e3,
+                        data["p99_us"] / 1e3, data["p999_us"] / 1e3, errors,
+                        data["pool_wraps"], window.cpu.get(service.pid, 0.0),
+                        window.foreign_cores,
+                    )  # fmt: skip
+                    runs.append(run)
+                    log(f"closed {body:7} c={connections:<3} {name:8} {run.rps:8.0f} req/s"
+                        f"  p99 {run.p99_ms:6.1f} ms  server {run.server_cores:.2f} cores"
+                        f"  foreign {run.foreign_cores:.2f}")  # fmt: skip
+    bench.results["closed"] = [asdict(r) for r in runs]
+
+
+# --- stage 2: open loop ---------------------------------------------------------------------
+
+
+async def openloop(
+    pool: Path, rate: float, count: int, targets: Sequence[int], out: Path
+) -> dict[str, Any]:
+    cmd = ["taskset", "-c", LOAD_CPUS, sys.executable, "-m", "bench.openloop", "--pool",
+           str(pool), "--rate", str(rate), "--count", str(count), "--out", str(out)]  # fmt: skip
+    for port in targets:
+        cmd += ["--target", f"127.0.0.1:{port}"]
+    proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT)
+    if await proc.wait() != 0:
+        raise RuntimeError(f"open-loop generator failed: {cmd}")
+    data: dict[str, Any] = json.loads(await asyncio.to_thread(out.read_text))
+    return data
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def latency_summary(latencies_s: Sequence[float]) -> dict[str, float]:
+    ms = sorted(v * 1000 for v in latencies_s)
+    return {
+        "p50_ms": percentile(ms, 50),
+        "p99_ms": percentile(ms, 99),
+        "p999_ms": percentile(ms, 99.9),
+        "max_ms": ms[-1] if ms else float("nan"),
+    }
+
+
+async def stage_open(bench: Bench, pools: dict[str, Path], servers: dict[str, Service]) -> None:
+    p = bench.profile
+    rows = []
+    for rate in (500, 1000):
+        for name in ("deskline", "ceiling"):
+            service = servers[name]
+            assert service.port is not None
+            await bench.wait_quiet()
+            await bench.reset()
+            before = bench.machine.snapshot()
+            data = await openloop(
+                pools["single"], rate, int(rate * p.open_s), [service.port],
+                bench.workdir / "openloop.json",
+            )  # fmt: skip
+            window = Window.between(before, bench.machine.snapshot())
+            latencies = [d - i for i, d in zip(data["intended"], data["done"], strict=True)]
+            non2xx = sum(1 for s in data["status"] if not 200 <= s < 300)
+            lag = [s - i for i, s in zip(data["intended"], data["sent"], strict=True) if s]
+            row = {"server": name, "rate": rate, "requests": len(latencies), "non2xx": non2xx,
+                   **latency_summary(latencies), "server_cores": window.cpu.get(service.pid, 0.0),
+                   "send_lag_p99_ms": latency_summary(lag)["p99_ms"],
+                   "foreign_cores": window.foreign_cores}  # fmt: skip
+            rows.append(row)
+            log(f"open {rate:5}/s {name:8} p50 {row['p50_ms']:.2f} p99 {row['p99_ms']:.2f}"
+                f" max {row['max_ms']:.1f} ms non-2xx {non2xx}"
+                f" foreign {window.foreign_cores:.2f}")  # fmt: skip
+    bench.results["open"] = rows
+
+
+# --- stages 3-5: end to end -----------------------------------------------------------------
+
+
+@dataclass
+class Deployment:
+    webs: list[Service]
+    workers: list[Service]
+
+
+async def deploy(
+    bench: Bench, probe: CompletionProbe, webs: int, workers: int, *, cpus: str = ALL_CPUS,
+    worker_argv: Sequence[str] = ("-m", "bot", "worker"), label: str = "",
+) -> Deployment:  # fmt: skip
+    dep = Deployment([], [])
+    for i in range(webs):
+        port = free_port()
+        dep.webs.append(
+            await bench.start(f"web{i}{label}", "web", ["-m", "bot", "web"], cpus, port=port)
+        )
+    for i in range(workers):
+        env = bench.env(extra=probe.worker_env())
+        dep.workers.append(
+            await bench.start(f"worker{i}{label}", "worker", worker_argv, cpus, env=env)
+        )
+    return dep
+
+
+def ids_of(pool: Sequence[bodies.Request], count: int) -> list[str]:
+    return [m for r in pool[:count] for m in r.message_ids]
+
+
+async def end_to_end(
+    bench: Bench,
+    pool: list[bodies.Request],
+    pool_file: Path,
+    *,
+    rate: float,
+    count: int,
+    webs: int,
+    workers: int,
+    worker_argv: Sequence[str] = ("-m", "bot", "worker"),
+    label: str,
+) -> dict[str, Any]:
+    """Post `count` single-message webhooks at `rate`; wait until the probe has all of them."""
+    await bench.wait_quiet()
+    await bench.reset()
+    probe = PROBES[bench.probe_name](bench.redis_url)
+    await probe.start()
+    dep = await deploy(bench, probe, webs, workers, worker_argv=worker_argv, label=label)
+    message_ids = ids_of(pool, count)
+    try:
+        before = bench.machine.snapshot()
+        data = await openloop(
+            pool_file, rate, count, [s.port for s in dep.webs if s.port],
+            bench.workdir / "e2e.json",
+        )  # fmt: skip
+        # Drain: every message must finish; give up after a generous multiple of the send time.
+        deadline = time.monotonic() + max(60.0, count / rate * 4)
+        done = probe.completed()
+        # The probe fills a dict as events arrive; polling it keeps probes free of callbacks.
+        while len(done) < len(message_ids) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        window = Window.between(before, bench.machine.snapshot())
+        problems = await probe.problems(message_ids)
+    finally:
+        await bench.stop(*dep.webs, *dep.workers)
+        await probe.stop()
+    intended = data["intended"]
+    acked = sum(1 for s in data["status"] if 200 <= s < 300)
+    finished = [done[m] for m in message_ids if m in done]
+    first, last_sent = intended[0], intended[-1]
+    last_done = max(finished) if finished else float("nan")
+    receipt_to_done = [done[m] - intended[i] for i, m in enumerate(message_ids) if m in done]
+    web_cores = sum(window.cpu.get(s.pid, 0.0) for s in dep.webs)
+    worker_cores = sum(window.cpu.get(s.pid, 0.0) for s in dep.workers)
+    # Backlog when the last message was sent: how far processing lagged behind the offer.
+    backlog = sum(1 for t in finished if t > last_sent) + (len(message_ids) - len(finished))
+    row = {
+        "label": label,
+        "webs": webs,
+        "workers": workers,
+        "offered_rate": rate,
+        "messages": len(message_ids),
+        "acked": acked,
+        "done": len(finished),
+        "elapsed_s": last_done - first,
+        "done_rate": len(finished) / (last_done - first) if finished else 0.0,
+        "drain_after_last_send_s": last_done - last_sent,
+        "backlog_at_last_send": backlog,
+        **latency_summary(receipt_to_done),
+        "ack": latency_summary([a - i for i, a in zip(intended, data["done"], strict=True)]),
+        "web_cpu_ms_per_msg": web_cores * window.seconds / max(1, len(finished)) * 1000,
+        "worker_cpu_ms_per_msg": worker_cores * window.seconds / max(1, len(finished)) * 1000,
+        "web_cores": web_cores,
+        "worker_cores": worker_cores,
+        "foreign_cores": window.foreign_cores,
+        "problems": problems,
+        "peak_rss_mb": {s.name: round(s.peak_rss_mb, 1) for s in (*dep.webs, *dep.workers)},
+    }
+    log(f"e2e {label:18} {webs}web/{workers}wk offered {rate:.0f}/s: done {len(finished)}"
+        f"/{len(message_ids)} at {row['done_rate']:.0f}/s, p50 {row['p50_ms']:.0f} p99"
+        f" {row['p99_ms']:.0f} ms, worker {worker_cores:.2f} cores, web {web_cores:.2f},"
+        f" foreign {window.foreign_cores:.2f} {problems or ''}")  # fmt: skip
+    return row
+
+
+async def key_families(client: aioredis.Redis, sample: int = 200) -> dict[str, dict[str, float]]:
+    """Keys grouped by their first two `:` parts: count and mean MEMORY USAGE of a sample."""
+    counts: dict[str, int] = {}
+    samples: dict[str, list[int]] = {}
+    async for raw in client.scan_iter(count=1000):
+        key = raw.decode()
+        family = ":".join(key.split(":")[:2])
+        counts[family] = counts.get(family, 0) + 1
+        bucket = samples.setdefault(family, [])
+        if len(bucket) < sample:
+            bucket.append(int(await client.memory_usage(key) or 0))
+    return {
+        f: {"keys": counts[f], "bytes_per_key": statistics.fmean(samples[f])}
+        for f in sorted(counts)
+    }
+
+
+async def stage_memory(bench: Bench, pool: list[bodies.Request], pool_file: Path) -> None:
+    """A backlog with no worker, then one worker drains it: bytes per message, drain rate."""
+    p = bench.profile
+    await bench.wait_quiet()
+    await bench.reset()
+    probe = PROBES[bench.probe_name](bench.redis_url)
+    await probe.start()
+    web = await bench.start("web-mem", "web", ["-m", "bot", "web"], SERVER_CPUS, port=free_port())
+    base = await bench.redis_used_memory()
+    assert web.port is not None
+    data = await openloop(pool_file, 1000, p.backlog, [web.port], bench.workdir / "mem.json")
+    await bench.stop(web)
+    acked = sum(1 for s in data["status"] if 200 <= s < 300)
+    queued = await bench.redis_used_memory()
+    families_queued = await key_families(bench.client)
+    message_ids = ids_of(pool, p.backlog)
+    worker = await bench.start("worker-drain", "worker", ["-m", "bot", "worker"], SERVER_CPUS)
+    before = bench.machine.snapshot()
+    started = time.monotonic()
+    done = probe.completed()
+    deadline = started + max(120.0, p.backlog / 50)
+    while len(done) < len(message_ids) and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    finished_at = max(done.values()) if done else float("nan")
+    window = Window.between(before, bench.machine.snapshot())
+    worker_cores = window.cpu.get(worker.pid, 0.0)
+    problems = await probe.problems(message_ids)
+    await bench.stop(worker)
+    await probe.stop()
+    processed = await bench.redis_used_memory()
+    families_processed = await key_families(bench.client)
+    row = {
+        "messages": len(message_ids),
+        "acked": acked,
+        "redis_bytes_per_queued_message": (queued - base) / max(1, acked),
+        "redis_bytes_per_processed_message": (processed - base) / max(1, acked),
+        "families_queued": families_queued,
+        "families_processed": families_processed,
+        "drain_rate": len(done) / (finished_at - started) if done else 0.0,
+        "drain_worker_cores": worker_cores,
+        "drain_worker_cpu_ms_per_msg": worker_cores * window.seconds / max(1, len(done)) * 1000,
+        "foreign_cores": window.foreign_cores,
+        "problems": problems,
+    }
+    log(f"memory: {row['redis_bytes_per_queued_message']:.0f} B/queued message,"
+        f" {row['redis_bytes_per_processed_message']:.0f} B/processed message;"
+        f" drain {row['drain_rate']:.0f}/s on {worker_cores:.2f} cores"
+        f" {problems or ''}")  # fmt: skip
+    bench.results["memory"] = row
+
+
+async def stage_e2e(bench: Bench, pool: list[bodies.Request], pool_file: Path) -> None:
+    p = bench.profile
+    rows = []
+    rows.append(
+        await end_to_end(bench, pool, pool_file, rate=p.sustained_rate,
+                         count=int(p.sustained_rate * p.sustained_s), webs=1, workers=1,
+                         label="sustained")
+    )  # fmt: skip
+    rows.append(
+        await end_to_end(bench, pool, pool_file, rate=p.latency_rate,
+                         count=int(p.latency_rate * p.latency_s), webs=1, workers=1,
+                         label="latency")
+    )  # fmt: skip
+    rows.append(
+        await end_to_end(bench, pool, pool_file, rate=p.latency_rate,
+                         count=int(p.latency_rate * p.latency_s), webs=1, workers=1,
+                         worker_argv=("-m", "bench.worker", "--poll-delay", "0.05"),
+                         label="latency-poll50ms")
+    )  # fmt: skip
+    bench.results["e2e"] = rows
+
+
+async def stage_scale(bench: Bench, pool: list[bodies.Request], pool_file: Path) -> None:
+    p = bench.profile
+    rows = []
+    for webs, workers in ((1, 1), (1, 2), (2, 1), (2, 2)):
+        rows.append(
+            await end_to_end(bench, pool, pool_file, rate=p.scale_rate,
+                             count=int(p.scale_rate * p.scale_s), webs=webs, workers=workers,
+                             label=f"scale-{webs}x{workers}")
+        )  # fmt: skip
+    bench.results["scale"] = rows
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def machine_info(redis_version: str) -> dict[str, str]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    wrk_version = subprocess.run(
+        ["wrk", "--version"], capture_output=True, text=True, check=False  # noqa: S607
+    ).stdout.split("\n")[0]  # fmt: skip
+    import aiohttp
+    import arq.version
+    import hiredis
+    import redis
+
+    return {
+        "cpu": f"{os.cpu_count()} x {model}",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "redis": redis_version,
+        "aiohttp": aiohttp.__version__,
+        "redis-py": redis.__version__,
+        "hiredis": hiredis.__version__,
+        "arq": arq.version.VERSION,
+        "wrk": wrk_version.strip(),
+    }
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def report(results: dict[str, Any]) -> str:
+    """The results as Markdown tables (what `make bench` prints and BENCHMARKS.md quotes)."""
+    out: list[str] = []
+    m = results["machine"]
+    out.append(f"Machine: {m['cpu']}; Python {m['python']}; Redis {m['redis']};"
+               f" aiohttp {m['aiohttp']}; redis-py {m['redis-py']} (hiredis {m['hiredis']});"
+               f" arq {m['arq']}; {m['wrk']}. Profile: {results['profile']},"
+               f" probe: {results['probe']}. {results['started']}.")  # fmt: skip
+    closed = results.get("closed", [])
+    if closed:
+        out += ["", "### Acknowledgement path, closed loop (wrk; server pinned to core 0)", "",
+                "| body | conns | server | req/s (median) | msgs/s | p50 ms | p99 ms | p99.9 ms"
+                " | errors | vs ceiling | server cores |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for body in ("single", "batch50"):
+            per_msg = 50 if body == "batch50" else 1
+            for conns in (32, 128):
+                cell = [r for r in closed if r["body"] == body and r["connections"] == conns]
+                ceiling = {r["round"]: r["rps"] for r in cell if r["server"] == "ceiling"}
+                for server in ("deskline", "ceiling", "pywa"):
+                    rs = [r for r in cell if r["server"] == server]
+                    if not rs:
+                        continue
+                    rps = _median([r["rps"] for r in rs])
+                    ratios = [r["rps"] / ceiling[r["round"]] for r in rs if r["round"] in ceiling]
+                    wraps = sum(r["pool_wraps"] for r in rs)
+                    flag = f" (pool wrapped {wraps}x)" if wraps else ""
+                    out.append(
+                        f"| {body} | {conns} | {server}{flag} | {rps:,.0f} | {rps * per_msg:,.0f}"
+                        f" | {_median([r['p50_ms'] for r in rs]):.1f}"
+                        f" | {_median([r['p99_ms'] for r in rs]):.1f}"
+                        f" | {_median([r['p999_ms'] for r in rs]):.1f}"
+                        f" | {sum(r['errors'] for r in rs)} | {_median(ratios):.0%}"
+                        f" | {_median([r['server_cores'] for r in rs]):.2f} |"
+                    )
+        foreign = _median([r["foreign_cores"] for r in closed])
+        out.append(f"\nvs ceiling: median over rounds of (server req/s / ceiling req/s in the"
+                   f" same round). Foreign CPU load during these runs: median {foreign:.2f}"
+                   f" cores.")  # fmt: skip
+    if results.get("open"):
+        out += ["", "### Acknowledgement path, open loop (fixed send times, single-message bodies)",
+                "", "| server | rate/s | requests | p50 ms | p99 ms | p99.9 ms | max ms | non-2xx"
+                " | generator send lag p99 ms | foreign cores |",
+                "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in results["open"]:
+            out.append(f"| {r['server']} | {r['rate']} | {r['requests']} | {r['p50_ms']:.2f}"
+                       f" | {r['p99_ms']:.2f} | {r['p999_ms']:.2f} | {r['max_ms']:.1f}"
+                       f" | {r['non2xx']} | {r['send_lag_p99_ms']:.2f}"
+                       f" | {r['foreign_cores']:.2f} |")  # fmt: skip
+    rows = results.get("e2e", []) + results.get("scale", [])
+    if rows:
+        out += ["", "### End to end (web + worker free on both cores; done = probe)", "",
+                "| run | web x worker | offered/s | messages | done/s | drain after last send s"
+                " | receipt-to-done p50 ms | p99 ms | worker CPU ms/msg | web CPU ms/msg"
+                " | worker cores | foreign cores | problems |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in rows:
+            problems = "; ".join(r["problems"]) or "none"
+            out.append(f"| {r['label']} | {r['webs']} x {r['workers']} | {r['offered_rate']:.0f}"
+                       f" | {r['messages']} | {r['done_rate']:,.0f}"
+                       f" | {r['drain_after_last_send_s']:.1f} | {r['p50_ms']:.0f}"
+                       f" | {r['p99_ms']:.0f} | {r['worker_cpu_ms_per_msg']:.2f}"
+                       f" | {r['web_cpu_ms_per_msg']:.2f} | {r['worker_cores']:.2f}"
+                       f" | {r['foreign_cores']:.2f} | {problems} |")  # fmt: skip
+    mem = results.get("memory")
+    if mem:
+        out += ["", "### Memory", "",
+                f"- Redis: {mem['redis_bytes_per_queued_message']:,.0f} bytes per queued message"
+                f" (claim + arq job + queue entry), {mem['redis_bytes_per_processed_message']:,.0f}"
+                f" bytes per processed message (claim kept 8 days), over {mem['acked']} messages.",
+                f"- One worker drained the {mem['messages']}-message backlog at"
+                f" {mem['drain_rate']:,.0f} messages/s ({mem['drain_worker_cores']:.2f} cores,"
+                f" {mem['drain_worker_cpu_ms_per_msg']:.2f} ms CPU per message).",
+                "- Peak RSS: " + ", ".join(f"{role} {mb:.0f} MB"
+                                          for role, mb in sorted(results["peak_rss_mb"].items())),
+                "", "| key family | keys queued | bytes/key queued | keys processed"
+                " | bytes/key processed |", "|---|---|---|---|---|"]  # fmt: skip
+        queued, processed = mem["families_queued"], mem["families_processed"]
+        for family in sorted(set(queued) | set(processed)):
+            q, p = queued.get(family, {}), processed.get(family, {})
+            out.append(f"| {family} | {q.get('keys', 0)} | {q.get('bytes_per_key', 0):.0f}"
+                       f" | {p.get('keys', 0)} | {p.get('bytes_per_key', 0):.0f} |")  # fmt: skip
+    return "\n".join(out)
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def build_pools(profile: Profile, workdir: Path) -> tuple[list[bodies.Request], dict[str, Path]]:
+    now = int(time.time())
+    key = SECRET.encode()
+    single = list(
+        bodies.requests(secret=key, phone_number_id=PNID, count=profile.single_pool,
+                        per_body=1, tag="S", timestamp=now)
+    )  # fmt: skip
+    batch = bodies.requests(secret=key, phone_number_id=PNID, count=profile.batch_pool,
+                            per_body=50, tag="B", timestamp=now)  # fmt: skip
+    files = {
+        "single": bodies.write_pool(workdir / "single.pool", single),
+        "batch50": bodies.write_pool(workdir / "batch50.pool", list(batch)),
+    }
+    return single, files
+
+
+def pywa_available() -> bool:
+    try:
+        import fastapi  # noqa: F401
+        import pywa_async  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    profile = QUICK if args.quick else FULL
+    stages = set(args.stages.split(","))
+    workdir = Path(tempfile.mkdtemp(prefix="run-", dir=args.out))
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {int(LOAD_CPUS)})
+    bench = Bench(profile, workdir, args.probe)
+    bench.results["started"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    log(f"profile {profile.name}; building body pools in {workdir}")
+    single, pool_files = build_pools(profile, workdir)
+    bench.redis_server.start()
+    assert bench.redis_server.process is not None
+    bench.machine.redis_pid = bench.redis_server.process.pid
+    os.sched_setaffinity(bench.machine.redis_pid, {int(LOAD_CPUS)})
+    bench.redis = aioredis.Redis.from_url(bench.redis_url)
+    bench.machine.start_sampling()
+    try:
+        info = await bench.client.info("server")
+        bench.results["machine"] = machine_info(str(info["redis_version"]))
+        if stages & {"closed", "open"}:
+            port = free_port()
+            servers = {
+                "deskline": await bench.start("deskline", "web", ["-m", "bot", "web"],
+                                              SERVER_CPUS, port=free_port()),
+                "ceiling": await bench.start(
+                    "ceiling", "ceiling", ["-m", "bench.ceiling", "--port", str(port),
+                    "--redis-url", bench.redis_url, "--secret", SECRET], SERVER_CPUS, port=port),
+            }  # fmt: skip
+            if pywa_available():
+                port = free_port()
+                servers["pywa"] = await bench.start(
+                    "pywa", "pywa", ["-m", "bench.pywa_receiver", "--port", str(port),
+                                     "--secret", SECRET], SERVER_CPUS, port=port)  # fmt: skip
+            else:
+                bench.notes.append("pywa not installed: its reference row is skipped")
+            try:
+                if "closed" in stages:
+                    await stage_closed(bench, pool_files, servers)
+                if "open" in stages:
+                    await stage_open(bench, pool_files, servers)
+            finally:
+                await bench.stop(*servers.values())
+        if "e2e" in stages:
+            await stage_e2e(bench, single, pool_files["single"])
+        if "memory" in stages:
+            await stage_memory(bench, single, pool_files["single"])
+        if "scale" in stages:
+            await stage_scale(bench, single, pool_files["single"])
+    finally:
+        await bench.machine.stop_sampling()
+        await bench.stop(*list(bench.machine.services))
+        await bench.client.aclose()
+        bench.redis_server.stop()
+    bench.results["peak_rss_mb"] = bench.peaks
+    bench.results["notes"] = bench.notes
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return bench.results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="about one minute, one round each")
+    parser.add_argument("--probe", choices=sorted(PROBES), default="job")
+    parser.add_argument("--stages", default="closed,open,e2e,memory,scale")
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench")
+    parser.add_argument("--keep", action="store_true", help="keep pools and server logs")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed (make bench installs it)")
+    if (os.cpu_count() or 1) < 2:
+        parser.error("needs 2 cores: the server on one, load generator and Redis on the other")
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    results = asyncio.run(main_async(args))
+    results["wall_s"] = round(time.monotonic() - started, 1)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (args.out / f"results-{stamp}.json").write_text(json.dumps(results, indent=1))
+    text = report(results)
+    (args.out / "results.md").write_text(text + "\n")
+    print(text)
+    for note in results["notes"]:
+        print(f"note: {note}")
+    print(f"\n(bench took {results['wall_s']:.0f} s; results in {args.out})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""send_reply: one message to one contact through the outbox, at most once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+import structlog
+from arq import Retry
+
+from bot.bodies import summary
+from bot.deps import Deps
+from bot.errors import PermanentError, TransientError
+from bot.replies import ReplyRequest
+from jobs import deps_from
+
+log = structlog.get_logger(__name__)
+
+# Meta's pair rate: 1 message per 6 s to one user, bursts of up to 45 borrowed (WHATSAPP.md 10).
+PAIR_PER_SECOND = 1 / 6
+PAIR_BURST = 45
+# Waits shorter than this are slept in the job; longer ones defer it.
+SLEEP_MAX_MS = 1000
+
+
+def _retry_delay_s(job_try: int) -> int:
+    return int(min(300, 5 * 2 ** max(0, job_try - 1)))
+
+
+async def send_reply(ctx: dict[str, Any], request: dict[str, Any]) -> str:
+    """Send `request` (a ReplyRequest) unless its natural key was already sent.
+
+    Idempotent on `natural_key`: check done → claim → window and rate checks → send → mark done.
+    Free text outside the 24-hour window is refused locally and recorded, never sent to Meta.
+    Transient Graph failures retry the job with backoff; permanent ones are recorded with
+    Meta's code and not retried. Replies to one contact leave in the order they were enqueued.
+
+    Returns:
+        Meta's message id, "duplicate", or "failed:<reason>".
+    """
+    deps = deps_from(ctx)
+    req = ReplyRequest.model_validate(request)
+    sends = deps.stores.sends
+    key = req.natural_key
+    log_ = log.bind(natural_key=key, kind=req.kind, phone_number_id=req.phone_number_id)
+    if await sends.outcome(key) is not None:
+        log_.info("reply_duplicate_skipped")
+        return "duplicate"
+    enqueued = ctx.get("enqueue_time")
+    enqueued_at = enqueued if isinstance(enqueued, datetime) else deps.clock.now()
+    enqueued_ms = int(enqueued_at.timestamp() * 1000)
+    await sends.join_order(req.phone_number_id, req.contact, key, enqueued_ms)
+    if not await sends.is_next(req.phone_number_id, req.contact, key):
+        raise Retry(defer=1)
+    if not await sends.claim(key):
+        raise Retry(defer=2)
+    try:
+        # Re-check under the claim: another worker may have finished between check and claim.
+        if await sends.outcome(key) is not None:
+            return "duplicate"
+        if req.free_form and not await deps.stores.contacts.window_open(
+            req.phone_number_id, req.contact, deps.clock.now()
+        ):
+            await _fail(
+                deps,
+                req,
+                code=None,
+                reason="window_closed",
+                message="free text outside the 24-hour window",
+            )
+            return "failed:window_closed"
+        await _wait_for_rate(deps, req)
+        try:
+            message_id = await deps.outbox.send(req.phone_number_id, req.body)
+        except TransientError as exc:
+            job_try = int(ctx.get("job_try", 1))
+            log_.warning("reply_deferred", code=exc.code, status=exc.http_status, job_try=job_try)
+            raise Retry(defer=_retry_delay_s(job_try)) from exc
+        except PermanentError as exc:
+            await _fail(deps, req, code=exc.code, reason="meta_refused", message=exc.message)
+            return f"failed:{exc.code}"
+        # The one window left: a crash right here repeats this send once (no idempotency key
+        # at Meta). biz_opaque_callback_data on the body lets status webhooks reconcile it.
+        await sends.mark_sent(key, message_id)
+        now = deps.clock.now()
+        await deps.stores.outgoing.record_sent(
+            message_id,
+            phone_number_id=req.phone_number_id,
+            wa_id=req.wa_id or req.user_id or "",
+            kind=str(req.kind),
+            natural_key=key,
+            body_type=str(req.body.get("type")),
+            sent_at=now,
+        )
+        await deps.stores.timeline.add_outbound(
+            req.phone_number_id, req.contact, message_id, str(req.kind), summary(req.body), now
+        )
+        await deps.stores.contacts.record_outbound(req.phone_number_id, req.contact, now)
+        await sends.leave_order(req.phone_number_id, req.contact, key)
+        log_.info("reply_sent", message_id=message_id)
+        return message_id
+    finally:
+        await sends.release(key)
+
+
+async def _wait_for_rate(deps: Deps, req: ReplyRequest) -> None:
+    """Per-number throughput (shared by every process) and Meta's per-recipient pair rate."""
+    limits = (
+        (
+            f"number:{req.phone_number_id}",
+            deps.settings.graph_rate_per_second,
+            deps.settings.graph_rate_per_second,
+        ),
+        (f"pair:{req.phone_number_id}:{req.contact}", PAIR_PER_SECOND, PAIR_BURST),
+    )
+    for name, per_second, burst in limits:
+        while (
+            wait_ms := await deps.stores.rates.acquire(name, per_second=per_second, burst=burst)
+        ) > 0:
+            if wait_ms > SLEEP_MAX_MS:
+                log.info("reply_rate_limited", limit=name.split(":")[0], wait_ms=wait_ms)
+                raise Retry(defer=wait_ms / 1000)
+            await asyncio.sleep(wait_ms / 1000)
+
+
+async def _fail(
+    deps: Deps, req: ReplyRequest, *, code: int | None, reason: str, message: str
+) -> None:
+    await deps.stores.sends.mark_failed(
+        req.natural_key,
+        code if code is not None else reason,
+        {
+            "natural_key": req.natural_key,
+            "phone_number_id": req.phone_number_id,
+            "kind": str(req.kind),
+            "reason": reason,
+            "code": code,
+            "message": message,
+            "at": deps.clock.now().isoformat(),
+        },
+    )
+    await deps.stores.sends.leave_order(req.phone_number_id, req.contact, req.natural_key)
+    log.warning("reply_failed", natural_key=req.natural_key, reason=reason, code=code)

@@ -1,0 +1,196 @@
+"""Outgoing messages: what deskline sent, and each one's delivery state from status webhooks.
+
+The delivery state is a one-way machine (WHATSAPP.md section 5):
+
+    accepted -> sent -> delivered -> read -> played       failed (final)
+
+- A status moves the state only forward; late or repeated statuses never move it back (Meta
+  does not guarantee their order).
+- `read` (or `played`) implies delivered: `delivered_at` takes the read time when `delivered`
+  never came (Meta skips it when both happen together); a real `delivered` arriving later
+  with an earlier time corrects it.
+- `failed` applies while the message is not yet known delivered, and is final: nothing moves
+  it afterwards. Its error codes are kept. A `failed` after `delivered` contradicts what Meta
+  already told us and is ignored.
+- Each status records its time (`sent_at`, `delivered_at`, ...) even when it arrives late;
+  a repeated status keeps the earliest time reported.
+- A status for an id we have no record of (the status webhook can beat the reply job's
+  `record_sent`, or the message was sent by another tool on the same number) is *kept*: it
+  creates a pending record (TTL OUTGOING_PENDING_TTL_S) on which `record_sent` later lands,
+  so the state it reached is not lost. `get` hides pending records unless asked.
+
+Every transition is one Lua script, hence atomic across worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Final, Literal, cast
+
+from redis.asyncio import Redis
+
+from bot.models import MetaError, OutgoingMessage, StatusUpdate
+from storage import keys
+
+ApplyResult = Literal["applied", "unchanged", "pending", "ignored"]
+
+_APPLY_LUA: Final = """
+local h = KEYS[1]
+local status, ts, errors = ARGV[1], ARGV[2], ARGV[3]
+local recorded_ttl, pending_ttl = ARGV[4], ARGV[5]
+local rank = {accepted = 0, sent = 1, delivered = 2, read = 3, played = 4}
+local existed = redis.call('EXISTS', h) == 1
+local state = redis.call('HGET', h, 'state')
+local moved = false
+local function earliest(field)
+  local cur = redis.call('HGET', h, field)
+  if not cur or tonumber(ts) < tonumber(cur) then redis.call('HSET', h, field, ts) end
+end
+if state ~= 'failed' then
+  local current = -1
+  if state then current = rank[state] or -1 end
+  if status == 'failed' then
+    if current < rank['delivered'] then
+      redis.call('HSET', h, 'state', 'failed', 'failed_at', ts)
+      if errors ~= '' then redis.call('HSET', h, 'errors', errors) end
+      moved = true
+    end
+  else
+    earliest(status .. '_at')
+    if status == 'read' or status == 'played' then earliest('delivered_at') end
+    if rank[status] > current then
+      redis.call('HSET', h, 'state', status)
+      moved = true
+    end
+  end
+end
+local recorded = redis.call('HGET', h, 'recorded') == '1'
+if recorded then
+  redis.call('EXPIRE', h, recorded_ttl)
+elseif not existed then
+  redis.call('EXPIRE', h, pending_ttl)
+end
+if not recorded then return 'pending' end
+if moved then return 'applied' end
+return 'unchanged'
+"""
+
+# The record of a send Meta accepted. Keeps any state statuses already reached (they may
+# arrive first); `accepted_at` keeps its first value, so a repeated call changes nothing.
+_RECORD_LUA: Final = """
+local h = KEYS[1]
+redis.call('HSET', h, 'recorded', '1', 'phone_number_id', ARGV[1], 'wa_id', ARGV[2],
+  'kind', ARGV[3], 'natural_key', ARGV[4], 'body_type', ARGV[5])
+redis.call('HSETNX', h, 'accepted_at', ARGV[6])
+redis.call('HSETNX', h, 'state', 'accepted')
+redis.call('EXPIRE', h, ARGV[7])
+return redis.call('HGET', h, 'state')
+"""
+
+_TIMES: Final = ("accepted_at", "sent_at", "delivered_at", "read_at", "played_at", "failed_at")
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _message(message_id: str, raw: Mapping[str, str]) -> OutgoingMessage:
+    times = {f: datetime.fromtimestamp(int(raw[f]) / 1000, tz=UTC) for f in _TIMES if raw.get(f)}
+    errors = tuple(MetaError.model_validate(e) for e in json.loads(raw.get("errors") or "[]"))
+    return OutgoingMessage(
+        message_id=message_id,
+        recorded=raw.get("recorded") == "1",
+        phone_number_id=raw.get("phone_number_id") or None,
+        wa_id=raw.get("wa_id") or None,
+        kind=raw.get("kind") or None,
+        natural_key=raw.get("natural_key") or None,
+        body_type=raw.get("body_type") or None,
+        state=raw.get("state", "accepted"),
+        errors=errors,
+        **times,
+    )
+
+
+class OutgoingStore:
+    """Reads and writes `dl:out:*`."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._apply = redis.register_script(_APPLY_LUA)
+        self._record = redis.register_script(_RECORD_LUA)
+
+    async def record_sent(
+        self,
+        message_id: str,
+        *,
+        phone_number_id: str,
+        wa_id: str,
+        kind: str,
+        natural_key: str,
+        body_type: str,
+        sent_at: datetime,
+    ) -> None:
+        """Record a message Meta accepted (state "accepted", unless statuses already moved it).
+
+        Idempotent on `message_id`. Kept OUTGOING_TTL_S.
+        """
+        await self._record(
+            keys=[keys.outgoing(message_id)],
+            args=[
+                phone_number_id,
+                wa_id,
+                kind,
+                natural_key,
+                body_type,
+                _ms(sent_at),
+                keys.OUTGOING_TTL_S,
+            ],
+        )
+
+    async def apply_status(self, update: StatusUpdate) -> ApplyResult:
+        """Apply one status webhook to its message, atomically (see the module docstring).
+
+        Idempotent: the same status twice changes nothing the second time.
+
+        Returns:
+            "applied" (the state moved), "unchanged" (late, repeated or contradictory),
+            "pending" (no `record_sent` yet: kept for when it comes), or "ignored" (a status
+            deskline does not track, such as `deleted`).
+        """
+        if update.status == "other":
+            return "ignored"
+        errors = ""
+        if update.errors:
+            errors = json.dumps(
+                [e.model_dump(exclude_none=True) for e in update.errors], separators=(",", ":")
+            )
+        result = await self._apply(
+            keys=[keys.outgoing(update.id)],
+            args=[
+                update.status,
+                _ms(update.timestamp),
+                errors,
+                keys.OUTGOING_TTL_S,
+                keys.OUTGOING_PENDING_TTL_S,
+            ],
+        )
+        return cast(ApplyResult, _text(result))
+
+    async def get(
+        self, message_id: str, *, include_pending: bool = False
+    ) -> OutgoingMessage | None:
+        """The message and its delivery state; None when deskline did not record sending it
+        (unless `include_pending`, which also returns statuses still waiting for the record)."""
+        raw = await self._redis.hgetall(keys.outgoing(message_id))
+        if not raw:
+            return None
+        message = _message(message_id, {_text(k): _text(v) for k, v in raw.items()})
+        if not message.recorded and not include_pending:
+            return None
+        return message

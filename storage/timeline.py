@@ -1,0 +1,170 @@
+"""Timelines: a contact's messages in and out, ordered by Meta's timestamp, kept 90 days.
+
+Per (number, contact key), a ZSET (message id -> timestamp in seconds) orders the entries and
+a HASH (message id -> compact JSON) holds them. An entry carries no raw payload: the claim
+keeps that for 8 days; a timeline entry is the type, a short text and a few ids.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from redis.asyncio import Redis
+
+from bot.models import InboundMessage, TimelineEntry
+from storage import keys
+from storage.contacts import resolve_key, sender_key
+
+RETENTION_S: Final = keys.TIMELINE_TTL_S
+# WhatsApp caps a text body at 4,096 characters; captions and titles are shorter.
+TEXT_MAX: Final = 4096
+# An entry stamped further ahead of the server's clock than this does not define "newest"
+# for the trim (a bogus future timestamp must not erase a timeline).
+FUTURE_SLACK_S: Final = 24 * 3600
+
+# Add one entry (ZADD + HSET, idempotent on the message id), then trim every entry older than
+# RETENTION_S before the newest one and refresh both keys' TTL, so that an idle contact's
+# timeline disappears RETENTION_S after its last entry. Returns {new, kept}: whether the id
+# was new, and whether the entry survived the trim (an entry older than the retention does not).
+_ADD_LUA: Final = """
+local z, h = KEYS[1], KEYS[2]
+local member, score, entry = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local retention, ttl, now_max = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local new = redis.call('ZADD', z, score, member)
+redis.call('HSET', h, member, entry)
+local top = redis.call('ZREVRANGEBYSCORE', z, now_max, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if #top > 0 then
+  local cutoff = '(' .. tostring(tonumber(top[2]) - retention)
+  while true do
+    local old = redis.call('ZRANGEBYSCORE', z, '-inf', cutoff, 'LIMIT', 0, 500)
+    if #old == 0 then break end
+    redis.call('HDEL', h, unpack(old))
+    redis.call('ZREM', z, unpack(old))
+  end
+end
+redis.call('EXPIRE', z, ttl)
+redis.call('EXPIRE', h, ttl)
+local kept = 0
+if redis.call('ZSCORE', z, member) then kept = 1 end
+return {new, kept}
+"""
+
+
+def _entry(**fields: Any) -> str:
+    compact = {k: v for k, v in fields.items() if v is not None}
+    return json.dumps(compact, separators=(",", ":"), ensure_ascii=False)
+
+
+def _clip(text: str | None) -> str | None:
+    return None if text is None else text[:TEXT_MAX]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class TimelineStore:
+    """Reads and writes `dl:tl:*` / `dl:tle:*` (and reads the contacts' user-id index)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._add_script = redis.register_script(_ADD_LUA)
+
+    async def add_inbound(self, msg: InboundMessage, *, key: str | None = None) -> bool:
+        """Put a customer's message on their timeline. Idempotent on the wamid.
+
+        Args:
+            key: the contact key when the caller resolved it (ContactsStore.key_for); by
+                default it is derived from the sender.
+
+        Returns:
+            True when the entry is new and within the retention; False for a repeat, for a
+            message older than the retention, or for a message without a sender.
+        """
+        if key is None:
+            key = await sender_key(self._redis, msg.phone_number_id, msg.wa_id, msg.user_id)
+            if key is None:
+                return False
+        entry = _entry(d="in", t=msg.type, x=_clip(msg.text), b=msg.button_reply_id)
+        return await self._add(msg.phone_number_id, key, msg.wamid, msg.timestamp, entry)
+
+    async def add_outbound(
+        self,
+        phone_number_id: str,
+        wa_id: str,
+        message_id: str,
+        kind: str,
+        text: str | None,
+        at: datetime,
+    ) -> bool:
+        """Put a message deskline sent on the contact's timeline. Idempotent on `message_id`.
+
+        Args:
+            wa_id: the contact's wa_id, BSUID or contact key (a key is the safest: see
+                storage.contacts.resolve_key).
+            kind: what the message was (`after_hours`, `agent`, ...).
+            text: a readable summary of what was sent.
+
+        Returns:
+            True when the entry is new.
+        """
+        key = await resolve_key(self._redis, phone_number_id, wa_id)
+        entry = _entry(d="out", k=kind, x=_clip(text))
+        return await self._add(phone_number_id, key, message_id, at, entry)
+
+    async def _add(self, pnid: str, key: str, member: str, at: datetime, entry: str) -> bool:
+        new, kept = await self._add_script(
+            keys=[keys.timeline(pnid, key), keys.timeline_entries(pnid, key)],
+            args=[
+                member,
+                repr(at.timestamp()),
+                entry,
+                RETENTION_S,
+                keys.TIMELINE_TTL_S,
+                int(time.time()) + FUTURE_SLACK_S,
+            ],
+        )
+        return bool(new) and bool(kept)
+
+    async def list(
+        self,
+        phone_number_id: str,
+        wa_id: str,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[TimelineEntry]:
+        """The latest `limit` entries at or after `since`, oldest first.
+
+        Args:
+            wa_id: a wa_id (any spelling of the number), a BSUID or a contact key.
+        """
+        key = await resolve_key(self._redis, phone_number_id, wa_id)
+        low = "-inf" if since is None else repr(since.timestamp())
+        pairs = await self._redis.zrevrangebyscore(
+            keys.timeline(phone_number_id, key), "+inf", low, start=0, num=limit, withscores=True
+        )
+        if not pairs:
+            return []
+        pairs.reverse()
+        ids = [_text(member) for member, _ in pairs]
+        raw = await self._redis.hmget(keys.timeline_entries(phone_number_id, key), ids)
+        out: list[TimelineEntry] = []
+        for (message_id, (_, score)), value in zip(zip(ids, pairs, strict=True), raw, strict=True):
+            if value is None:
+                continue  # trimmed between the two reads
+            data = json.loads(value)
+            out.append(
+                TimelineEntry(
+                    id=message_id,
+                    direction="in" if data.get("d") == "in" else "out",
+                    at=datetime.fromtimestamp(float(score), tz=UTC),
+                    type=data.get("t"),
+                    kind=data.get("k"),
+                    text=data.get("x"),
+                    button_reply_id=data.get("b"),
+                )
+            )
+        return out

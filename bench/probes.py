@@ -88,14 +88,14 @@ class JobDoneProbe:
                 if isinstance(key, bytes) and key.startswith(prefix):
                     self._done[key[cut:].decode()] = time.monotonic()
         finally:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def completed(self) -> Mapping[str, float]:
         return self._done
 
     async def _successes(self) -> int:
         assert self._client is not None
-        raw = await self._client.hget(keys.JOB_STATS, f"{PROCESS_INBOUND_MESSAGE}:success")
+        raw = await self._client.hget(keys.JOB_STATS, f"{PROCESS_INBOUND_MESSAGE}:success")  # type: ignore[misc]
         return int(raw or 0)
 
     async def problems(self, message_ids: Sequence[str]) -> list[str]:

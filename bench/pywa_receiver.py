@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 
 def make_app(secret: str) -> FastAPI:
-    from pywa_async import WhatsApp
+    from pywa_async import WhatsApp  # type: ignore[attr-defined]
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     wa = WhatsApp(

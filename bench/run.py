@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import datetime as dt
 import json
 import os
@@ -80,7 +81,7 @@ class Profile:
 
 FULL = Profile("full", closed_s=5, warm_s=1, rounds=3, open_s=15, sustained_rate=500,
                sustained_s=60, latency_rate=100, latency_s=20, backlog=10_000, scale_rate=1_000,
-               scale_s=8, single_pool=40_000, batch_pool=4_000, quiet_budget_s=90)  # fmt: skip
+               scale_s=5, single_pool=40_000, batch_pool=4_000, quiet_budget_s=60)  # fmt: skip
 QUICK = Profile("quick", closed_s=2, warm_s=1, rounds=1, open_s=4, sustained_rate=500,
                 sustained_s=8, latency_rate=100, latency_s=5, backlog=2_000, scale_rate=1_000,
                 scale_s=2, single_pool=15_000, batch_pool=1_000, quiet_budget_s=10)  # fmt: skip
@@ -110,6 +111,12 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def _die_with_parent() -> None:
+    # A killed runner must not leave servers behind (Linux: PR_SET_PDEATHSIG = 1).
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def machine_busy_s() -> float:
@@ -224,7 +231,7 @@ class Bench:
     async def reset(self) -> None:
         """An empty Redis that serves the bench's number."""
         await self.client.flushall()
-        await self.client.sadd(keys.NUMBERS, PNID)
+        await self.client.sadd(keys.NUMBERS, PNID)  # type: ignore[misc]
 
     def env(self, port: int | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DESKLINE_")}
@@ -261,6 +268,7 @@ class Bench:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,  # called from the loop thread: PDEATHSIG is per thread
             )
         service = Service(name, role, process, port, log_path)
         self.machine.services.append(service)
@@ -362,6 +370,8 @@ async def stage_closed(bench: Bench, pools: dict[str, Path], servers: dict[str, 
                 order = ["deskline", "ceiling"] if rnd % 2 == 0 else ["ceiling", "deskline"]
                 if rnd == 0 and "pywa" in servers:
                     order.append("pywa")
+                if rnd == 0 and body == "batch50":
+                    order.append("ceiling-each")
                 for name in order:
                     service = servers[name]
                     url = f"http://127.0.0.1:{service.port}"
@@ -607,6 +617,7 @@ async def stage_memory(bench: Bench, pool: list[bodies.Request], pool_file: Path
     row = {
         "messages": len(message_ids),
         "acked": acked,
+        "customers": min(len(message_ids), bodies.CUSTOMERS),  # wa_ids cycle through them
         "redis_bytes_per_queued_message": (queued - base) / max(1, acked),
         "redis_bytes_per_processed_message": (processed - base) / max(1, acked),
         "families_queued": families_queued,
@@ -712,7 +723,7 @@ def report(results: dict[str, Any]) -> str:
             for conns in (32, 128):
                 cell = [r for r in closed if r["body"] == body and r["connections"] == conns]
                 ceiling = {r["round"]: r["rps"] for r in cell if r["server"] == "ceiling"}
-                for server in ("deskline", "ceiling", "pywa"):
+                for server in ("deskline", "ceiling", "ceiling-each", "pywa"):
                     rs = [r for r in cell if r["server"] == server]
                     if not rs:
                         continue
@@ -732,6 +743,15 @@ def report(results: dict[str, Any]) -> str:
         out.append(f"\nvs ceiling: median over rounds of (server req/s / ceiling req/s in the"
                    f" same round). Foreign CPU load during these runs: median {foreign:.2f}"
                    f" cores.")  # fmt: skip
+        for conns in (32, 128):
+            each = {r["round"]: r["rps"] for r in closed if r["server"] == "ceiling-each"
+                    and r["body"] == "batch50" and r["connections"] == conns}  # fmt: skip
+            mine = [r["rps"] / each[r["round"]] for r in closed if r["server"] == "deskline"
+                    and r["body"] == "batch50" and r["connections"] == conns
+                    and r["round"] in each]  # fmt: skip
+            if mine:
+                out.append(f"batch50 at {conns} connections: deskline is {_median(mine):.0%} of"
+                           f" ceiling-each (a SET NX per message) in the same round.")  # fmt: skip
     if results.get("open"):
         out += ["", "### Acknowledgement path, open loop (fixed send times, single-message bodies)",
                 "", "| server | rate/s | requests | p50 ms | p99 ms | p99.9 ms | max ms | non-2xx"
@@ -760,21 +780,27 @@ def report(results: dict[str, Any]) -> str:
     mem = results.get("memory")
     if mem:
         out += ["", "### Memory", "",
-                f"- Redis: {mem['redis_bytes_per_queued_message']:,.0f} bytes per queued message"
-                f" (claim + arq job + queue entry), {mem['redis_bytes_per_processed_message']:,.0f}"
-                f" bytes per processed message (claim kept 8 days), over {mem['acked']} messages.",
+                f"- Redis (INFO used_memory delta / messages): "
+                f"{mem['redis_bytes_per_queued_message']:,.0f} bytes per queued message (claim +"
+                f" arq job + queue entry); {mem['redis_bytes_per_processed_message']:,.0f} bytes"
+                f" per processed message, all that processing keeps (claim, contact, timeline,"
+                f" indexes...), over {mem['acked']} messages from {mem['customers']} customers.",
                 f"- One worker drained the {mem['messages']}-message backlog at"
                 f" {mem['drain_rate']:,.0f} messages/s ({mem['drain_worker_cores']:.2f} cores,"
                 f" {mem['drain_worker_cpu_ms_per_msg']:.2f} ms CPU per message).",
                 "- Peak RSS: " + ", ".join(f"{role} {mb:.0f} MB"
                                           for role, mb in sorted(results["peak_rss_mb"].items())),
-                "", "| key family | keys queued | bytes/key queued | keys processed"
-                " | bytes/key processed |", "|---|---|---|---|---|"]  # fmt: skip
+                "", "Per key family (MEMORY USAGE of up to 200 keys each; bytes/message ="
+                " family total / messages):", "",
+                "| key family | keys queued | bytes/key | keys processed | bytes/key"
+                " | bytes/message processed |", "|---|---|---|---|---|---|"]  # fmt: skip
         queued, processed = mem["families_queued"], mem["families_processed"]
         for family in sorted(set(queued) | set(processed)):
             q, p = queued.get(family, {}), processed.get(family, {})
+            per_message = p.get("keys", 0) * p.get("bytes_per_key", 0) / max(1, mem["acked"])
             out.append(f"| {family} | {q.get('keys', 0)} | {q.get('bytes_per_key', 0):.0f}"
-                       f" | {p.get('keys', 0)} | {p.get('bytes_per_key', 0):.0f} |")  # fmt: skip
+                       f" | {p.get('keys', 0)} | {p.get('bytes_per_key', 0):.0f}"
+                       f" | {per_message:.0f} |")  # fmt: skip
     return "\n".join(out)
 
 
@@ -827,14 +853,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         info = await bench.client.info("server")
         bench.results["machine"] = machine_info(str(info["redis_version"]))
         if stages & {"closed", "open"}:
-            port = free_port()
             servers = {
                 "deskline": await bench.start("deskline", "web", ["-m", "bot", "web"],
                                               SERVER_CPUS, port=free_port()),
-                "ceiling": await bench.start(
-                    "ceiling", "ceiling", ["-m", "bench.ceiling", "--port", str(port),
-                    "--redis-url", bench.redis_url, "--secret", SECRET], SERVER_CPUS, port=port),
             }  # fmt: skip
+            for name, extra in (("ceiling", []), ("ceiling-each", ["--claim-each"])):
+                port = free_port()
+                servers[name] = await bench.start(
+                    name, "ceiling", ["-m", "bench.ceiling", "--port", str(port),
+                    "--redis-url", bench.redis_url, "--secret", SECRET, *extra],
+                    SERVER_CPUS, port=port)  # fmt: skip
             if pywa_available():
                 port = free_port()
                 servers["pywa"] = await bench.start(

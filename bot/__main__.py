@@ -183,7 +183,7 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("text", nargs="?", default="Hello")
     from bot import cli
 
-    cli.add_commands(sub)  # numbers set|show, agents add|token
+    cli.add_commands(sub)  # numbers set|show, agents add|token, dead-letters list|retry
     return p
 
 
@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd_outbox(settings, args.limit)
     elif args.command == "simulate":
         return cmd_simulate(settings, args)
-    elif args.command in ("numbers", "agents"):
+    elif args.command in ("numbers", "agents", "dead-letters"):
         from bot import cli
 
         return cli.run(str(_with_redis(settings).redis_url), args)

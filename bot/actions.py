@@ -26,9 +26,10 @@ class SendAutoReply(_Action):
     kind: Literal["send_auto_reply"] = "send_auto_reply"
     reply: str
     body: dict[str, Any]
-    # The throttle this reply consumes: at most once per `period` and per cooldown.
+    # The throttle this reply consumes: at most once per `period` and per `cooldown_s`.
     throttle_kind: str | None = None
     period: str | None = None
+    cooldown_s: int = 0
 
 
 class LogAfterHoursContact(_Action):
@@ -68,3 +69,22 @@ Action = Annotated[
     SendAutoReply | LogAfterHoursContact | RequestCallback | RouteToTicket | Ignore,
     Field(discriminator="kind"),
 ]
+
+
+class Subject(BaseModel):
+    """Who and what an effect job acts on: the inbound message and its contact.
+
+    Passed to every effect job with its action, so that no effect job has to parse the
+    message again. `contact` is the contact key (bot.phones.contact_key).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    phone_number_id: str
+    wamid: str
+    contact: str
+    wa_id: str | None
+    user_id: str | None = None
+    name: str | None = None
+    # Meta's timestamp of the message (when the customer wrote).
+    at: datetime

@@ -48,6 +48,15 @@ def add_commands(sub: Any) -> None:
     token = agents.add_parser("token", help="issue a new API token for an agent (printed once)")
     token.add_argument("agent_id")
 
+    dead = sub.add_parser("dead-letters", help="jobs that failed for good").add_subparsers(
+        dest="action", required=True
+    )
+    listing = dead.add_parser("list", help="print the latest dead letters, newest first")
+    listing.add_argument("--limit", type=int, default=50)
+    retry = dead.add_parser("retry", help="queue dead-lettered jobs again (idempotent jobs)")
+    retry.add_argument("job_ids", nargs="*", help="job ids to replay")
+    retry.add_argument("--all", action="store_true", help="replay every dead letter")
+
 
 def _actor() -> str:
     try:
@@ -140,7 +149,50 @@ async def _run(redis_url: str, args: argparse.Namespace, out: TextIO) -> int:
             await agents_add(stores, args, out)
         elif args.command == "agents" and args.action == "token":
             await agents_token(stores, args.agent_id, out)
+        elif args.command == "dead-letters" and args.action == "list":
+            for entry in await stores.dead_letters.list(args.limit):
+                out.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        elif args.command == "dead-letters" and args.action == "retry":
+            return await dead_letters_retry(stores, redis_url, args, out)
     return 0
+
+
+async def dead_letters_retry(
+    stores: Stores, redis_url: str, args: argparse.Namespace, out: TextIO
+) -> int:
+    """Replay dead letters (by id, or all); each leaves the list once it is queued again."""
+    from arq.connections import ArqRedis
+    from redis.asyncio import BlockingConnectionPool
+
+    from bot.queue import enqueue_replay, job_deserializer, job_serializer
+
+    entries = (
+        await stores.dead_letters.list(keys_max())
+        if args.all
+        else [e for e in [await stores.dead_letters.get(i) for i in args.job_ids] if e]
+    )
+    if not entries:
+        sys.stderr.write("no such dead letters\n")
+        return 1
+    arq_redis = ArqRedis(
+        BlockingConnectionPool.from_url(redis_url),
+        job_serializer=job_serializer,
+        job_deserializer=job_deserializer,
+    )
+    try:
+        for entry in entries:
+            new_id = await enqueue_replay(arq_redis, entry)
+            await stores.dead_letters.remove(str(entry["id"]))
+            out.write(f"{entry['id']} -> {new_id}\n")
+    finally:
+        await arq_redis.aclose(close_connection_pool=True)
+    return 0
+
+
+def keys_max() -> int:
+    from storage.keys import DEAD_LETTERS_MAX
+
+    return DEAD_LETTERS_MAX
 
 
 def run(redis_url: str, args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -212,6 +212,80 @@ class Absence(_Section):
         return self.ends_at is None or instant < self.ends_at
 
 
+QUEUE_POSITION: Final = "{queue_position}"
+# Minutes: routing timeouts must fit in a day; a waiting ticket is lost after a week at most.
+REROUTE_MAX_MINUTES: Final = 24 * 60
+LOST_MAX_MINUTES: Final = 7 * 24 * 60
+
+DEFAULT_WELCOME_MESSAGE: Final[Mapping[Language, str]] = {
+    "pt-BR": "Olá! Recebemos sua mensagem e um atendente vai falar com você em breve.",
+    "en": "Hello! We got your message and an agent will be with you shortly.",
+    "es": "¡Hola! Recibimos tu mensaje y un agente te atenderá en breve.",
+}
+
+
+class Welcome(_Section):
+    """The optional reply to a customer whose message opens a ticket in service hours."""
+
+    enabled: StrictBool = False
+    message: Annotated[str, StringConstraints(min_length=1, max_length=TEXT_BODY_MAX)] | None = (
+        Field(None, description="null: a default in the number's `language`. No placeholders.")
+    )
+    queue_message: (
+        Annotated[str, StringConstraints(min_length=1, max_length=TEXT_BODY_MAX - 10)] | None
+    ) = Field(
+        None,
+        description="Sent instead of `message` when the ticket has to wait; "
+        "`{queue_position}` is replaced by its place in the queue (1 = next).",
+    )
+
+    @field_validator("message")
+    @classmethod
+    def _check_message(cls, value: str | None) -> str | None:
+        if value is not None and ("{" in value or "}" in value):
+            raise _fail("placeholder", "message takes no placeholders")
+        if value is not None and not value.strip():
+            raise _fail("empty", "message must not be empty")
+        return value
+
+    @field_validator("queue_message")
+    @classmethod
+    def _check_queue_message(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        rest = value.replace(QUEUE_POSITION, "")
+        if "{" in rest or "}" in rest:
+            raise _fail("placeholder", f"the only placeholder allowed is {QUEUE_POSITION}")
+        if not value.strip():
+            raise _fail("empty", "queue_message must not be empty")
+        return value
+
+
+class Tickets(_Section):
+    """Tickets and routing on this number (issue 7)."""
+
+    welcome: Welcome = Welcome()
+    reroute_after_minutes: StrictInt = Field(
+        10,
+        ge=1,
+        le=REROUTE_MAX_MINUTES,
+        description="An assigned ticket with no first reply after this long is routed again.",
+    )
+    lost_after_minutes: StrictInt = Field(
+        120,
+        ge=1,
+        le=LOST_MAX_MINUTES,
+        description="A waiting ticket with no new message and no agent for this long is lost.",
+    )
+    offline_grace_minutes: StrictInt = Field(
+        5,
+        ge=0,
+        le=REROUTE_MAX_MINUTES,
+        description="The tickets of an agent who went invisible go back to the queue after "
+        "this long (an agent on break keeps theirs).",
+    )
+
+
 # The example of API.md: shown in the OpenAPI document, and what schemathesis sends first.
 EXAMPLE: Final[Mapping[str, Any]] = {
     "display_name": "Loja Centro",
@@ -272,6 +346,7 @@ class NumberConfig(BaseModel):
         le=COOLDOWN_MAX,
         description="At most one auto-reply of a kind per contact within this many minutes.",
     )
+    tickets: Tickets = Tickets()
 
     @model_validator(mode="before")
     @classmethod

@@ -76,6 +76,8 @@ async def open_deps(
                 base_url=settings.graph_api_url,
                 version=settings.graph_api_version,
                 token=settings.access_token.get_secret_value(),
+                attempts=settings.graph_retry_attempts,
+                backoff_s=settings.graph_retry_backoff_s,
             )
         yield Deps(
             settings=settings,

@@ -32,6 +32,37 @@ from bot.config import (
     StatusInput,
     TokenPage,
 )
+from bot.contacts import ContactHit, ContactPage, ImportReport, SearchPage, TimelinePage
+from bot.contacts_import import COUNTRY_PATTERN
+from bot.quick_replies import (
+    Category,
+    CategoryInput,
+    CategoryPage,
+    QuickReply,
+    ReplyInput,
+    ReplyPage,
+)
+from bot.tickets import (
+    TICKET_STATUSES,
+    OwnerInput,
+    OwnerView,
+    SentReply,
+    Ticket,
+    TicketCloseInput,
+    TicketDetail,
+    TicketPage,
+    TicketReplyInput,
+    TicketTransferInput,
+)
+from storage.after_hours import (
+    LANGUAGE_PATTERN,
+    ROW_ID_PATTERN,
+    TEMPLATE_NAME_PATTERN,
+    ActiveMessageInput,
+    AfterHoursContact,
+    AfterHoursPage,
+)
+from storage.templates import TemplateInput, TemplatePage, TemplateView
 
 API_PREFIX: Final = "/api/v1"
 _REF: Final = "#/components/schemas/{model}"
@@ -73,8 +104,8 @@ class Operation:
     summary: str
     tag: str
     params: Sequence[Param] = ()
-    # A model, or "merge-patch" for the NumberConfig merge patch.
-    body: type[BaseModel] | Literal["merge-patch"] | None = None
+    # A model, "merge-patch" for the NumberConfig merge patch, or "csv" for a text/csv upload.
+    body: type[BaseModel] | Literal["merge-patch", "csv"] | None = None
     # status -> response model (None: no body).
     responses: Mapping[int, type[BaseModel] | None] = field(default_factory=dict)
     public: bool = False
@@ -93,6 +124,139 @@ AT = Param(
     required=False,
 )
 LIMIT = Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}, required=False)
+ROW_ID = Param("id", "path", {"type": "string", "pattern": ROW_ID_PATTERN}, "the row's id")
+REQUESTED_RETURN = Param(
+    "requested_return", "query", {"type": "string", "enum": ["yes", "no", "N/D"]}, required=False
+)
+MESSAGE_SENT = Param("message_sent", "query", {"type": "boolean"}, required=False)
+TEMPLATE_NAME = Param("name", "path", {"type": "string", "pattern": TEMPLATE_NAME_PATTERN})
+TICKET_ID = Param("ticket_id", "path", _ID_SCHEMA)
+TICKET_STATUS = Param(
+    "status", "query", {"type": "string", "enum": list(TICKET_STATUSES)}, required=False
+)
+WA_ID = Param("wa_id", "path", {"type": "string", "minLength": 1, "maxLength": 64})
+QUERY_TOKEN = Param(
+    "token", "query", {"type": "string"}, "the bearer token, for EventSource", required=False
+)
+LAST_EVENT_ID = Param(
+    "last_event_id",
+    "query",
+    {"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$"},
+    "resume after this event (the Last-Event-ID header does the same)",
+    required=False,
+)
+TEMPLATE_LANGUAGE = Param(
+    "language", "path", {"type": "string", "pattern": LANGUAGE_PATTERN}, "Meta's code: pt_BR"
+)
+
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 254}
+_INSTANT = {"type": "string", "format": "date-time"}
+_CONTACT_ID = Param("wa_id", "path", {"type": "string", "minLength": 1, "maxLength": 128},
+                    "the contact's wa_id (any spelling of the number), user id or contact key")
+_NUMBER_QUERY = Param("number", "query", _ID_SCHEMA, "a phone_number_id", required=False)
+_COUNTRY = Param("country", "query", {"type": "string", "pattern": COUNTRY_PATTERN},
+                 "calling code for numbers written without '+' (55: Brazil)", required=False)
+_CSV_HELP = ("A CSV with a header row: `phone` required; `name`, `email`, `city`, `document` "
+             "known (also `telefone`, `nome`, `cidade`, `cpf`, ...); other columns kept in "
+             "`extra`. Delimiter `,`, `;` or tab; UTF-8 or Windows-1252; at most 2 MiB and "
+             "20,000 rows. Send it as the body (`text/csv`) or as the `file` part of a "
+             "multipart form. Valid rows are stored, others reported by row (the header is "
+             "row 1) and column; the same file again changes nothing. Imported contacts do "
+             "not open the 24-hour window.")
+
+CONTACT_OPERATIONS: Final[tuple[Operation, ...]] = (
+    Operation("GET", "/contacts", "searchContacts",
+              "Contacts by name or phone across the caller's numbers", "contacts",
+              (Param("q", "query", {"type": "string", "minLength": 1, "maxLength": 100},
+                     "a name (word prefixes, accents and case ignored) or a phone number "
+                     "(any spelling, country code and ninth digit optional)"),
+               _NUMBER_QUERY,
+               Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100},
+                     required=False)),
+              responses={200: SearchPage},
+              description="Each hit names its number, whether there is a history within 90 "
+              "days, whether the 24-hour window is open and who serves the contact. Numbers "
+              "the caller is not attached to are left out (403 only for an explicit `number`)."),
+    Operation("POST", "/contacts/import", "importContactsTo",
+              "Import contacts from a CSV into `number`", "contacts",
+              (Param("number", "query", _ID_SCHEMA, "the phone_number_id to import into"),
+               _COUNTRY),
+              "csv", {200: ImportReport, 413: ErrorResponse}, description=_CSV_HELP),
+    Operation("GET", "/numbers/{phone_number_id}/contacts", "listContacts",
+              "A number's contacts, latest interaction first, filtered", "contacts",
+              (PNID,
+               Param("name", "query", _TEXT, "word prefixes of the name", required=False),
+               Param("phone", "query", _TEXT, "any spelling of the number", required=False),
+               Param("email", "query", _TEXT, "substring", required=False),
+               Param("city", "query", _TEXT, "substring", required=False),
+               Param("document", "query", _TEXT, "substring", required=False),
+               Param("id", "query", _TEXT, "contact key, wa_id or user id", required=False),
+               Param("from", "query", _INSTANT, "last interaction at or after", required=False),
+               Param("to", "query", _INSTANT, "last interaction at or before", required=False),
+               Param("cursor", "query", {"type": "string", "pattern": r"^\d{1,16}:\d{1,9}$"},
+                     "next_cursor of the previous page", required=False),
+               Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 200},
+                     required=False)),
+              responses={200: ContactPage}),
+    Operation("POST", "/numbers/{phone_number_id}/contacts/import", "importContacts",
+              "Import contacts from a CSV", "contacts", (PNID, _COUNTRY), "csv",
+              {200: ImportReport, 413: ErrorResponse}, description=_CSV_HELP),
+    Operation("GET", "/numbers/{phone_number_id}/contacts/{wa_id}", "getContact",
+              "One contact of a number", "contacts", (PNID, _CONTACT_ID),
+              responses={200: ContactHit}),
+    Operation("GET", "/numbers/{phone_number_id}/contacts/{wa_id}/timeline", "getTimeline",
+              "A contact's messages in and out of the last 90 days", "contacts",
+              (PNID, _CONTACT_ID,
+               Param("q", "query", {"type": "string", "maxLength": 100},
+                     "text to find (accents and case ignored)", required=False),
+               Param("order", "query", {"type": "string", "enum": ["desc", "asc"]},
+                     "desc (default): newest first", required=False),
+               Param("cursor", "query", {"type": "string", "maxLength": 300},
+                     "next_cursor of the previous page (older entries)", required=False),
+               Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500},
+                     required=False)),
+              responses={200: TimelinePage}),
+)
+
+_CATEGORY_ID = Param("category_id", "path", _ID_SCHEMA)
+_REPLY_ID = Param("reply_id", "path", _ID_SCHEMA)
+_QR = "/quick-replies/categories"
+
+QUICK_REPLY_OPERATIONS: Final[tuple[Operation, ...]] = (
+    Operation("GET", "/quick-replies", "getQuickReplies",
+              "The caller's quick replies: categories by name, each with its replies",
+              "quick-replies", (_NUMBER_QUERY,), responses={200: CategoryPage},
+              description="Quick replies belong to the caller and are the same on every "
+              "number they serve; `number` only checks that the caller serves it (403)."),
+    Operation("POST", _QR, "createQuickReplyCategory",
+              "Create a category (200 with the existing one when the name is taken)",
+              "quick-replies", body=CategoryInput, responses={200: Category, 201: Category}),
+    Operation("GET", _QR + "/{category_id}", "getQuickReplyCategory",
+              "A category with its replies", "quick-replies", (_CATEGORY_ID,),
+              responses={200: Category}),
+    Operation("PUT", _QR + "/{category_id}", "renameQuickReplyCategory",
+              "Rename a category (409 name_taken)", "quick-replies", (_CATEGORY_ID,),
+              CategoryInput, {200: Category}),
+    Operation("DELETE", _QR + "/{category_id}", "deleteQuickReplyCategory",
+              "Delete a category and its replies", "quick-replies", (_CATEGORY_ID,),
+              responses={204: None}),
+    Operation("GET", _QR + "/{category_id}/replies", "listQuickReplies",
+              "A category's replies by title", "quick-replies", (_CATEGORY_ID,),
+              responses={200: ReplyPage}),
+    Operation("POST", _QR + "/{category_id}/replies", "createQuickReply",
+              "Add a reply (200 with the existing one for the same title and text; "
+              "409 title_taken for another text)", "quick-replies", (_CATEGORY_ID,),
+              ReplyInput, {200: QuickReply, 201: QuickReply}),
+    Operation("GET", _QR + "/{category_id}/replies/{reply_id}", "getQuickReply",
+              "A reply", "quick-replies", (_CATEGORY_ID, _REPLY_ID),
+              responses={200: QuickReply}),
+    Operation("PUT", _QR + "/{category_id}/replies/{reply_id}", "putQuickReply",
+              "Replace a reply's title and text (409 title_taken)", "quick-replies",
+              (_CATEGORY_ID, _REPLY_ID), ReplyInput, {200: QuickReply}),
+    Operation("DELETE", _QR + "/{category_id}/replies/{reply_id}", "deleteQuickReply",
+              "Delete a reply", "quick-replies", (_CATEGORY_ID, _REPLY_ID),
+              responses={204: None}),
+)  # fmt: skip
 
 OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation("GET", "/numbers", "listNumbers", "The numbers the caller may read", "numbers",
@@ -116,6 +280,29 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation("GET", "/numbers/{phone_number_id}/audit", "getNumberAudit",
               "Changes of a number's settings, newest first (admins; managers of the number)",
               "numbers", (PNID, LIMIT), responses={200: AuditPage}),
+    Operation("GET", "/numbers/{phone_number_id}/after-hours-contacts",
+              "listAfterHoursContacts",
+              "Contacts who wrote while closed, last 7 days, newest first", "after-hours",
+              (PNID, REQUESTED_RETURN, MESSAGE_SENT), responses={200: AfterHoursPage}),
+    Operation("POST", "/numbers/{phone_number_id}/after-hours-contacts/{id}/active-message",
+              "sendActiveMessage", "Queue an approved template to an after-hours contact",
+              "after-hours", (PNID, ROW_ID), ActiveMessageInput, {202: AfterHoursContact},
+              description="422 names `template`, `variables` or `variables[i]`; 409 "
+              "`already_sent` when the template went to this contact within 24 hours, unless "
+              "`force` is true. `message_sent` is true from the 202 on."),
+    Operation("GET", "/templates", "listTemplates",
+              "Templates active messages may use (Graph API, cached; registered)", "templates",
+              responses={200: TemplatePage}),
+    Operation("POST", "/templates/refresh", "refreshTemplates",
+              "Re-read the WABA's templates from the Graph API (admins, managers)", "templates",
+              responses={200: TemplatePage, 502: ErrorResponse}),
+    Operation("PUT", "/templates/{name}/{language}", "putTemplate",
+              "Register a template by hand, when there is no WABA access (admins)", "templates",
+              (TEMPLATE_NAME, TEMPLATE_LANGUAGE), TemplateInput,
+              {200: TemplateView, 201: TemplateView}),
+    Operation("DELETE", "/templates/{name}/{language}", "deleteTemplate",
+              "Forget a registered template (admins)", "templates",
+              (TEMPLATE_NAME, TEMPLATE_LANGUAGE), responses={204: None}),
     Operation("GET", "/agents", "listAgents",
               "The agents the caller may see (admins: all; managers: of their numbers)",
               "agents", responses={200: AgentPage}),
@@ -142,6 +329,43 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation("DELETE", "/agents/{agent_id}/tokens/{token_id}", "revokeAgentToken",
               "Revoke one token of an agent (admins)", "agents", (AGENT_ID, TOKEN_ID),
               responses={204: None}),
+    *CONTACT_OPERATIONS,
+    *QUICK_REPLY_OPERATIONS,
+    Operation("GET", "/numbers/{phone_number_id}/tickets", "listTickets",
+              "The number's tickets, newest first (waiting ones in queue order)", "tickets",
+              (PNID, TICKET_STATUS, LIMIT), responses={200: TicketPage},
+              description="`open` means assigned to an agent; it is in service once "
+              "`first_response_at` is set. `lost` and `abandoned` are closed tickets the "
+              "customer left before an agent had them, or before the first reply."),
+    Operation("PUT", "/numbers/{phone_number_id}/contacts/{wa_id}/owner", "putContactOwner",
+              "Set or clear (null) the contact's portfolio owner (admins; managers)",
+              "tickets", (PNID, WA_ID), OwnerInput, {200: OwnerView}),
+    Operation("GET", "/tickets/{ticket_id}", "getTicket",
+              "A ticket with its messages and history", "tickets", (TICKET_ID,),
+              responses={200: TicketDetail}),
+    Operation("POST", "/tickets/{ticket_id}/messages", "replyToTicket",
+              "The serving agent's text reply, queued to WhatsApp", "tickets", (TICKET_ID,),
+              TicketReplyInput, {202: SentReply},
+              description="409 `window_closed` outside the 24 hours after the customer's last "
+              "message; 409 `served_by_another` naming the agent who holds the ticket; 409 "
+              "`not_assigned` while it waits. An `Idempotency-Key` header makes retries safe."),
+    Operation("POST", "/tickets/{ticket_id}/close", "closeTicket",
+              "Close a ticket (its agent, managers, admins); the freed slot pulls the next",
+              "tickets", (TICKET_ID,), TicketCloseInput, {200: Ticket}),
+    Operation("POST", "/tickets/{ticket_id}/transfer", "transferTicket",
+              "Move a ticket to an agent or back to its queue, keeping its place", "tickets",
+              (TICKET_ID,), TicketTransferInput, {200: Ticket},
+              description="Give exactly one of `agent_id` (online, with a free slot, on the "
+              "ticket's number) and `queue` (the ticket's phone_number_id). 409 "
+              "`agent_unavailable`, `not_attached`, `same_agent` or `closed`."),
+    Operation("GET", "/agents/{agent_id}/events", "streamAgentEvents",
+              "The agent's desk events, as server-sent events (text/event-stream)", "agents",
+              (AGENT_ID, QUERY_TOKEN, LAST_EVENT_ID), responses={200: None},
+              description="Events `ticket.routed`, `ticket.transferred`, `ticket.closed`, "
+              "`after_hours.contact`, `after_hours.callback`; JSON data with `ticket_id`, "
+              "`phone_number_id` and `wa_id`. `Last-Event-ID` (header or query) resumes. "
+              "With `Accept: text/event-stream` the stream stays open; otherwise the events "
+              "available now are answered and the stream ends."),
     Operation("GET", "/openapi.json", "getOpenApi", "This document (no token needed)", "docs",
               responses={200: None}, public=True),
 )  # fmt: skip
@@ -265,6 +489,11 @@ def _document() -> dict[str, Any]:
                     "application/merge-patch+json": {"schema": patch_ref},
                     "application/json": {"schema": patch_ref},
                 },
+            }
+        elif op.body == "csv":
+            item["requestBody"] = {
+                "required": True,
+                "content": {"text/csv": {"schema": {"type": "string"}}},
             }
         elif op.body is not None:
             item["requestBody"] = {

@@ -9,26 +9,49 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, cast
 
 from arq.connections import ArqRedis
-from arq.constants import default_queue_name, job_key_prefix
+from arq.constants import default_queue_name, in_progress_key_prefix, job_key_prefix
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
+from bot.actions import LogAfterHoursContact, RequestCallback, Subject
 from bot.envelope import IntakeItem
 from bot.replies import ReplyRequest
+from bot.tickets import TicketRequest
 from storage import keys
 
 # Job names are what sits in Redis: renaming one is a migration (tests/test_registry.py).
 PROCESS_INBOUND_MESSAGE: Final = "process_inbound_message"
 APPLY_STATUS_UPDATE: Final = "apply_status_update"
 SEND_REPLY: Final = "send_reply"
+LOG_AFTER_HOURS_CONTACT: Final = "log_after_hours_contact"
+REQUEST_CALLBACK: Final = "request_callback"
+RUN_CALLBACK: Final = "run_callback"
+RESCHEDULE_CALLBACKS: Final = "reschedule_callbacks"
+OPEN_TICKET: Final = "open_ticket"
+DRAIN_QUEUE: Final = "drain_queue"
+# Cron jobs (jobs.CRON_JOBS): the worker schedules them; nothing enqueues them by name.
+SWEEP_TICKETS: Final = "sweep_tickets"
 
-JOB_NAMES: Final = frozenset({PROCESS_INBOUND_MESSAGE, APPLY_STATUS_UPDATE, SEND_REPLY})
+JOB_NAMES: Final = frozenset(
+    {
+        PROCESS_INBOUND_MESSAGE,
+        APPLY_STATUS_UPDATE,
+        SEND_REPLY,
+        LOG_AFTER_HOURS_CONTACT,
+        REQUEST_CALLBACK,
+        RUN_CALLBACK,
+        RESCHEDULE_CALLBACKS,
+        OPEN_TICKET,
+        DRAIN_QUEUE,
+    }
+)
 
 
 def job_serializer(obj: Any) -> bytes:
@@ -261,3 +284,164 @@ async def enqueue_reply(redis: ArqRedis, request: ReplyRequest) -> bool:
     return await _enqueue(
         redis, SEND_REPLY, request.model_dump(mode="json"), job_id=f"reply:{request.natural_key}"
     )
+
+
+async def enqueue_log_after_hours(
+    redis: ArqRedis, subject: Subject, action: LogAfterHoursContact
+) -> bool:
+    """Queue the after-hours row write for one message (job id `ah:<wamid>`)."""
+    return await _enqueue(
+        redis,
+        LOG_AFTER_HOURS_CONTACT,
+        subject.model_dump(mode="json"),
+        action.model_dump(mode="json"),
+        job_id=f"ah:{subject.wamid}",
+    )
+
+
+async def enqueue_callback_request(
+    redis: ArqRedis, subject: Subject, action: RequestCallback
+) -> bool:
+    """Queue the "notify me" handling for one message (job id `cb:<wamid>`)."""
+    return await _enqueue(
+        redis,
+        REQUEST_CALLBACK,
+        subject.model_dump(mode="json"),
+        action.model_dump(mode="json"),
+        job_id=f"cb:{subject.wamid}",
+    )
+
+
+# A callback job may be re-deferred (the number was still closed when it ran) up to a year
+# ahead; its arq job key must outlive that, or arq would drop it as expired.
+_CALLBACK_JOB_EXPIRES_EXTRA_S: Final = 367 * 24 * 3600
+
+# Move a queued job to a new time, keeping its payload: only while it waits (not while a worker
+# runs it: the running job then re-checks the schedule itself), and extending its expiry.
+_MOVE_JOB_LUA: Final = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'running' end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 'absent' end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 'moved'
+"""
+
+
+def run_callback_job_id(phone_number_id: str, row_id: str) -> str:
+    """The fixed id of a callback's job: a second request cannot add a second job."""
+    return f"callback:{phone_number_id}:{row_id}"
+
+
+def _wall_time(at: datetime, now: datetime) -> datetime:
+    # Jobs run on arq's wall clock; `now` is the caller's clock (`deps.clock`). Scheduling by
+    # the difference keeps the two consistent: equal in production, and tests that move a
+    # FixedClock see the job due exactly when their clock reaches `at`.
+    return datetime.now(UTC) + (at - now)
+
+
+async def enqueue_run_callback(
+    redis: ArqRedis, phone_number_id: str, row_id: str, at: datetime, *, now: datetime
+) -> bool:
+    """Schedule the callback of an after-hours row at `at` (the number's next opening).
+
+    `now` is the caller's clock. Job id `callback:<number>:<row>`: False (nothing added) when
+    that job is already queued; use `move_run_callback` to change its time.
+    """
+    wall = _wall_time(at, now)
+    delay_s = max(0, int((wall - datetime.now(UTC)).total_seconds()))
+    return await _enqueue(
+        redis,
+        RUN_CALLBACK,
+        phone_number_id,
+        row_id,
+        job_id=run_callback_job_id(phone_number_id, row_id),
+        defer_until=wall,
+        expires_s=delay_s + _CALLBACK_JOB_EXPIRES_EXTRA_S,
+    )
+
+
+async def move_run_callback(
+    redis: ArqRedis, phone_number_id: str, row_id: str, at: datetime, *, now: datetime
+) -> Literal["moved", "running", "absent"]:
+    """Move a queued callback job to `at` (atomically, keeping its job id).
+
+    Returns "running" when a worker runs it right now (it re-checks the schedule itself, so
+    retry the move after it finished) and "absent" when no such job is queued.
+    """
+    job_id = run_callback_job_id(phone_number_id, row_id)
+    wall_ms = int(_wall_time(at, now).timestamp() * 1000)
+    ttl_ms = max(0, wall_ms - int(time.time() * 1000)) + _CALLBACK_JOB_EXPIRES_EXTRA_S * 1000
+    outcome = await cast(
+        Awaitable[Any],
+        redis.eval(
+            _MOVE_JOB_LUA,
+            3,
+            default_queue_name,
+            job_key_prefix + job_id,
+            in_progress_key_prefix + job_id,
+            job_id,
+            str(wall_ms),
+            str(ttl_ms),
+        ),
+    )
+    text = outcome.decode() if isinstance(outcome, bytes) else str(outcome)
+    if text == "moved":
+        return "moved"
+    return "running" if text == "running" else "absent"
+
+
+async def enqueue_reschedule_callbacks(
+    redis: ArqRedis, phone_number_id: str, version: int
+) -> bool:
+    """Queue moving the number's pending callbacks after its settings changed to `version`.
+
+    Job id `reschedule:<number>:<version>`: one job per settings version.
+    """
+    return await _enqueue(
+        redis,
+        RESCHEDULE_CALLBACKS,
+        phone_number_id,
+        job_id=f"reschedule:{phone_number_id}:{version}",
+    )
+
+
+async def enqueue_open_ticket(redis: ArqRedis, request: TicketRequest) -> bool:
+    """Queue opening (or continuing) the contact's ticket; job id `ticket:<natural_key>`.
+
+    The job is idempotent on `request.natural_key` too, so a retried or re-enqueued request
+    never opens a second ticket.
+    """
+    return await _enqueue(
+        redis,
+        OPEN_TICKET,
+        request.model_dump(mode="json"),
+        job_id=f"ticket:{request.natural_key}",
+    )
+
+
+async def enqueue_drain_queue(redis: ArqRedis, phone_number_id: str, reason: str) -> bool:
+    """Queue routing the number's waiting tickets to agents with free slots.
+
+    Each call gets its own job id: a drain already running may have read the agents before the
+    change that prompted this one, so deduplicating on the number could leave a ticket waiting.
+    Draining twice is harmless (every assignment is one atomic script).
+    """
+    return await _enqueue(
+        redis,
+        DRAIN_QUEUE,
+        phone_number_id,
+        reason,
+        job_id=f"drain:{phone_number_id}:{uuid.uuid4().hex}",
+    )
+
+
+async def enqueue_replay(redis: ArqRedis, entry: dict[str, Any]) -> str:
+    """Queue a dead-lettered job again under a fresh id; returns that id.
+
+    Safe because every job is idempotent on its natural key: a replay of a job that did part of
+    its work completes the rest and repeats nothing.
+    """
+    job_id = f"{entry['id']}:replay:{uuid.uuid4().hex[:8]}"
+    # deskline's jobs take positional arguments only (JSON values).
+    await _enqueue(redis, str(entry["function"]), *entry.get("args", []), job_id=job_id)
+    return job_id

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     # Graph API client limits.
     graph_timeout_s: float = Field(10.0, gt=0)
     graph_rate_per_second: int = Field(80, ge=1)
+    # Retries of one Graph call (tenacity, jittered exponential backoff) before the job defers.
+    graph_retry_attempts: int = Field(3, ge=1, le=10)
+    graph_retry_backoff_s: float = Field(0.2, gt=0)
+    # First delay of a send retried after a transient Graph failure; doubles per try, max 5 min.
+    reply_retry_base_s: float = Field(5.0, gt=0)
 
     # Where `python -m bot run` keeps the embedded Redis' append-only file.
     data_dir: str = "var"

@@ -12,11 +12,18 @@ from bot.clock import Clock
 from bot.deps import open_deps, redis_url
 from bot.queue import job_deserializer, job_serializer
 from bot.settings import Settings
-from jobs import FUNCTIONS, deps_key
+from jobs import CRON_JOBS, FUNCTIONS, deps_key
 
 
-def worker_settings(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
-    """Keyword arguments for `arq.worker.Worker` (arq accepts a dict as settings)."""
+def worker_settings(
+    settings: Settings, *, clock: Clock | None = None, cron: bool | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for `arq.worker.Worker` (arq accepts a dict as settings).
+
+    `cron` schedules the periodic jobs (jobs.CRON_JOBS); by default only with the real clock:
+    arq's cron runs on wall-clock time, so a worker on an injected clock (tests) would fire
+    sweeps at random moments of a test. Tests call the sweep themselves instead.
+    """
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         stack = AsyncExitStack()
@@ -37,6 +44,7 @@ def worker_settings(settings: Settings, *, clock: Clock | None = None) -> dict[s
 
     return {
         "functions": FUNCTIONS,
+        "cron_jobs": CRON_JOBS if (clock is None if cron is None else cron) else [],
         "redis_settings": RedisSettings.from_dsn(redis_url(settings)),
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,

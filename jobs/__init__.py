@@ -6,12 +6,14 @@ whichever worker process ran it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import structlog
 from arq import Retry
+from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
 from bot import queue
@@ -31,17 +33,34 @@ def deps_from(ctx: dict[str, Any]) -> Deps:
     return deps
 
 
-def _counted(name: str, fn: JobFn) -> JobFn:
+def _counted(name: str, fn: JobFn, max_tries: int | None) -> JobFn:
+    """Count each outcome, and keep a job that failed for good as a dead letter.
+
+    arq retries only on `Retry`; any other exception, or a `Retry` on the last allowed try,
+    ends the job. Those land in the dead letters (`python -m bot dead-letters list|retry`),
+    so that no failure is silent. A cancellation (worker shutdown, timeout) is arq's to handle.
+    """
+
     @functools.wraps(fn)
     async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        stats = deps_from(ctx).stores.stats
+        deps = deps_from(ctx)
+        stats = deps.stores.stats
         try:
             result = await fn(ctx, *args, **kwargs)
-        except Retry:
-            await stats.count_job(name, "retry")
+        except Retry as exc:
+            tries = max_tries or deps.settings.max_tries
+            if int(ctx.get("job_try", 1)) >= tries:
+                await stats.count_job(name, "failure")
+                await _bury(deps, ctx, name, args, kwargs, f"gave up after {tries} tries")
+            else:
+                await stats.count_job(name, "retry")
+            raise exc
+        except asyncio.CancelledError:
+            await stats.count_job(name, "cancelled")
             raise
-        except BaseException:
+        except Exception as exc:
             await stats.count_job(name, "failure")
+            await _bury(deps, ctx, name, args, kwargs, f"{type(exc).__name__}: {exc}")
             raise
         await stats.count_job(name, "success")
         return result
@@ -49,19 +68,60 @@ def _counted(name: str, fn: JobFn) -> JobFn:
     return run
 
 
-def _register(name: str, fn: JobFn, **options: Any) -> Function:
-    return func(_counted(name, fn), name=name, **options)  # type: ignore[arg-type]
+async def _bury(
+    deps: Deps, ctx: dict[str, Any], name: str, args: Any, kwargs: Any, error: str
+) -> None:
+    entry = {
+        "id": ctx.get("job_id"),
+        "function": name,
+        "args": list(args),
+        "kwargs": dict(kwargs),
+        "tries": ctx.get("job_try"),
+        "error": error[:2000],
+        "at": deps.clock.now().isoformat(),
+    }
+    log.error("job_dead_lettered", function=name, job_id=ctx.get("job_id"), error=error[:200])
+    await deps.stores.dead_letters.add(entry, int(deps.clock.now().timestamp() * 1000))
+
+
+def _register(name: str, fn: JobFn, *, max_tries: int | None = None, **options: Any) -> Function:
+    return func(_counted(name, fn, max_tries), name=name, max_tries=max_tries, **options)  # type: ignore[arg-type]
 
 
 def _functions() -> list[Function]:
     # Imported here so that `jobs.inbound` can import `deps_from` from this package.
-    from jobs import inbound, replies, statuses
+    from jobs import after_hours, inbound, replies, statuses, tickets
 
     return [
         _register(queue.PROCESS_INBOUND_MESSAGE, inbound.process_inbound_message),
         _register(queue.APPLY_STATUS_UPDATE, statuses.apply_status_update),
         _register(queue.SEND_REPLY, replies.send_reply, max_tries=12),
+        _register(queue.LOG_AFTER_HOURS_CONTACT, after_hours.log_after_hours_contact),
+        _register(queue.REQUEST_CALLBACK, after_hours.request_callback),
+        _register(queue.RUN_CALLBACK, after_hours.run_callback, max_tries=20),
+        _register(queue.RESCHEDULE_CALLBACKS, after_hours.reschedule_callbacks),
+        _register(queue.OPEN_TICKET, tickets.open_ticket),
+        _register(queue.DRAIN_QUEUE, tickets.drain_queue),
     ]
 
 
 FUNCTIONS: Final[list[Function]] = _functions()
+
+
+def _cron_jobs() -> list[CronJob]:
+    from jobs import tickets
+
+    return [
+        # Twice a minute: the ticket timeouts are set in minutes. arq's unique cron job ids
+        # make one worker run each tick, however many run the schedule.
+        cron(
+            _counted(queue.SWEEP_TICKETS, tickets.sweep_tickets, 1),  # type: ignore[arg-type]
+            name=queue.SWEEP_TICKETS,
+            second={0, 30},
+            max_tries=1,
+        ),
+    ]
+
+
+# Scheduled by the worker (bot/worker.py), never enqueued by name.
+CRON_JOBS: Final[list[CronJob]] = _cron_jobs()

@@ -8,8 +8,13 @@ from typing import Any, Final
 import structlog
 from arq import Retry
 
+from bot import queue
+from bot.actions import LogAfterHoursContact, RequestCallback, RouteToTicket, SendAutoReply, Subject
+from bot.decide import ContactState, ReplyMark, decide
 from bot.deps import Deps
 from bot.models import Contact, InboundMessage
+from bot.replies import ReplyKind, ReplyRequest
+from bot.tickets import TicketRequest
 from jobs import deps_from
 
 log = structlog.get_logger(__name__)
@@ -18,6 +23,8 @@ log = structlog.get_logger(__name__)
 # Retry. Holders keep it for milliseconds; waiting a little keeps a burst of one customer's
 # messages from burning through max_tries on `Retry(defer=1)` alone.
 LOCK_WAIT_S: Final = 2.0
+# The throttles the decision reads (bot.decide's SendAutoReply.throttle_kind values).
+THROTTLE_KINDS: Final = ("absence", "after_hours", "notify_confirm")
 
 
 def received_at(ctx: dict[str, Any], deps: Deps) -> datetime:
@@ -67,10 +74,101 @@ async def process_inbound_message(ctx: dict[str, Any], wamid: str) -> str:
 
 
 async def _apply_rules(deps: Deps, message: InboundMessage, contact: Contact) -> str:
-    """The number's rules (absence, after hours, tickets): built by the chatbot-rules issue.
+    """Decide (bot.decide, pure) and enqueue one effect job per action.
 
-    Runs under the contact's lock, after the message is on the timeline and the contact is
-    up to date. Must key every effect by `message.wamid`.
+    Runs under the contact's lock, after the message is on the timeline and the contact is up
+    to date. Every effect is keyed by `message.wamid`; an auto-reply additionally consumes its
+    throttle here, atomically and idempotently on the wamid, so that two messages of one
+    contact can never both be answered, and a retried job keeps the reply it was granted.
+
+    Returns:
+        The actions taken, comma-separated (for logs and tests).
     """
-    log.info("inbound_processed", wamid=message.wamid, type=message.type, rules="none")
-    return "no_rules"
+    stores = deps.stores
+    pnid, key = message.phone_number_id, contact.key
+    config = await stores.numbers.config(pnid)
+    marks = await stores.throttle.marks(pnid, key, list(THROTTLE_KINDS))
+    state = ContactState(
+        marks={kind: ReplyMark(mark.period, mark.at) for kind, mark in marks.items()},
+        agent_active=await stores.throttle.agent_active(pnid, key),
+    )
+    actions = decide(message, config, state, deps.clock.now())
+    subject = Subject(
+        phone_number_id=pnid,
+        wamid=message.wamid,
+        contact=key,
+        wa_id=message.wa_id,
+        user_id=message.user_id,
+        name=contact.name,
+        at=message.timestamp,
+    )
+    granted: dict[str, bool] = {}
+    taken: list[str] = []
+    for action in actions:
+        if isinstance(action, SendAutoReply):
+            if not await _throttle_grants(deps, subject, action, granted):
+                taken.append(f"throttled:{action.reply}")
+                continue
+            await queue.enqueue_reply(deps.redis, _reply_request(subject, action))
+            taken.append(action.reply)
+        elif isinstance(action, LogAfterHoursContact):
+            await queue.enqueue_log_after_hours(deps.redis, subject, action)
+            taken.append(action.kind)
+        elif isinstance(action, RequestCallback):
+            await queue.enqueue_callback_request(deps.redis, subject, action)
+            taken.append(action.kind)
+        elif isinstance(action, RouteToTicket):
+            await queue.enqueue_open_ticket(deps.redis, _ticket_request(subject))
+            taken.append(action.kind)
+        else:
+            taken.append(f"ignore:{action.reason}")
+    outcome = ",".join(taken)
+    log.info("inbound_processed", wamid=message.wamid, type=message.type, actions=outcome)
+    return outcome
+
+
+async def _throttle_grants(
+    deps: Deps, subject: Subject, action: SendAutoReply, granted: dict[str, bool]
+) -> bool:
+    # Replies of one kind share one grant (the absence text and its contact card go together).
+    kind = action.throttle_kind
+    if kind is None:
+        return True
+    if kind not in granted:
+        granted[kind] = await deps.stores.throttle.claim(
+            subject.phone_number_id,
+            subject.contact,
+            kind,
+            period=action.period or "",
+            now=subject.at,
+            cooldown_s=action.cooldown_s,
+            by=subject.wamid,
+        )
+    return granted[kind]
+
+
+def _reply_request(subject: Subject, action: SendAutoReply) -> ReplyRequest:
+    return ReplyRequest(
+        natural_key=f"{subject.wamid}:{action.reply}",
+        phone_number_id=subject.phone_number_id,
+        wa_id=subject.wa_id,
+        user_id=subject.user_id,
+        contact=subject.contact,
+        kind=ReplyKind(action.reply),
+        body=action.body,
+        free_form=True,
+    )
+
+
+def _ticket_request(subject: Subject) -> TicketRequest:
+    return TicketRequest(
+        phone_number_id=subject.phone_number_id,
+        contact=subject.contact,
+        wa_id=subject.wa_id,
+        user_id=subject.user_id,
+        name=subject.name,
+        natural_key=subject.wamid,
+        source="message",
+        wamid=subject.wamid,
+        at=subject.at,
+    )

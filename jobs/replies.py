@@ -24,8 +24,8 @@ PAIR_BURST = 45
 SLEEP_MAX_MS = 1000
 
 
-def _retry_delay_s(job_try: int) -> int:
-    return int(min(300, 5 * 2 ** max(0, job_try - 1)))
+def _retry_delay_s(base_s: float, job_try: int) -> float:
+    return float(min(300.0, base_s * 2 ** max(0, job_try - 1)))
 
 
 async def send_reply(ctx: dict[str, Any], request: dict[str, Any]) -> str:
@@ -76,7 +76,7 @@ async def send_reply(ctx: dict[str, Any], request: dict[str, Any]) -> str:
         except TransientError as exc:
             job_try = int(ctx.get("job_try", 1))
             log_.warning("reply_deferred", code=exc.code, status=exc.http_status, job_try=job_try)
-            raise Retry(defer=_retry_delay_s(job_try)) from exc
+            raise Retry(defer=_retry_delay_s(deps.settings.reply_retry_base_s, job_try)) from exc
         except PermanentError as exc:
             await _fail(deps, req, code=exc.code, reason="meta_refused", message=exc.message)
             return f"failed:{exc.code}"

@@ -6,18 +6,24 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from storage.after_hours import AfterHoursStore
 from storage.agents import AgentsStore
 from storage.audit import AuditStore
 from storage.contacts import ContactsStore
+from storage.events import EventsStore
 from storage.locks import ContactLocks
+from storage.dead_letters import DeadLettersStore
 from storage.messages import MessagesStore
 from storage.numbers import NumbersStore
 from storage.outgoing import OutgoingStore
+from storage.quick_replies import QuickRepliesStore
 from storage.ratelimit import RateLimiter
 from storage.sandbox import SandboxStore
 from storage.sends import SendsStore
 from storage.stats import StatsStore
+from storage.templates import TemplatesStore
 from storage.throttle import ThrottleStore
+from storage.tickets import TicketsStore
 from storage.timeline import TimelineStore
 
 
@@ -26,6 +32,7 @@ class Stores:
     """One repository per aggregate, all on the same Redis client."""
 
     stats: StatsStore
+    dead_letters: DeadLettersStore
     messages: MessagesStore
     contacts: ContactsStore
     timeline: TimelineStore
@@ -38,11 +45,17 @@ class Stores:
     numbers: NumbersStore
     agents: AgentsStore
     audit: AuditStore
+    quick_replies: QuickRepliesStore
+    after_hours: AfterHoursStore
+    templates: TemplatesStore
+    events: EventsStore
+    tickets: TicketsStore
 
     @classmethod
     def on(cls, redis: Redis) -> Stores:
         return cls(
             stats=StatsStore(redis),
+            dead_letters=DeadLettersStore(redis),
             messages=MessagesStore(redis),
             contacts=ContactsStore(redis),
             timeline=TimelineStore(redis),
@@ -55,4 +68,9 @@ class Stores:
             numbers=NumbersStore(redis),
             agents=AgentsStore(redis),
             audit=AuditStore(redis),
+            quick_replies=QuickRepliesStore(redis),
+            after_hours=AfterHoursStore(redis),
+            templates=TemplatesStore(redis),
+            events=EventsStore(redis),
+            tickets=TicketsStore(redis),
         )

@@ -3,25 +3,49 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
 from redis.asyncio import Redis
 
 from bot import phones
+from bot.contacts import ContactFilter, Cursor, Query, fold, name_tokens, phone_tokens
+from bot.contacts_import import ImportRow
 from bot.errors import InvalidInputError
 from bot.models import Contact, InboundMessage
 from storage import keys
+from storage.search import CANDIDATES_MAX, SearchIndex
+
+# Keeps the search index (keys.contact_index) in step with one indexed field of the contact
+# hash `h`: when the stored value is the one this call wrote (`incoming`), the contact's
+# members become `tokens` (computed from `incoming` by bot.contacts), replacing the previous
+# ones, which the hash keeps in `field`. A stored value this call did not write is already
+# indexed by the call that wrote it.
+_REINDEX_LUA: Final = """
+local function reindex(h, ix, key, field, incoming, tokens)
+  local source = 'name'
+  if field == 'ixp' then source = 'phone' end
+  if incoming == '' or redis.call('HGET', h, source) ~= incoming then return end
+  local old = redis.call('HGET', h, field) or ''
+  if old == tokens then return end
+  for t in string.gmatch(old, '%S+') do redis.call('ZREM', ix, t .. '\\0' .. key) end
+  for t in string.gmatch(tokens, '%S+') do redis.call('ZADD', ix, 0, t .. '\\0' .. key) end
+  if tokens == '' then redis.call('HDEL', h, field) else redis.call('HSET', h, field, tokens) end
+end
+"""
 
 # One round trip, atomic, idempotent. Identity fields (wa_id, user_id, phone, name) follow the
 # newest message applied so far (`seen_at`), so a late-processed older message only fills gaps
 # and never reverts a name; `last_inbound_at` and `last_interaction_at` only move forward;
 # `first_seen` only moves back. Applying the same message again therefore writes the values
 # that are already there.
-_UPSERT_LUA: Final = """
-local h, recent, uids = KEYS[1], KEYS[2], KEYS[3]
-local key, ts_s, name, wa_id, user_id, phone, opens = unpack(ARGV)
+_UPSERT_LUA: Final = (
+    _REINDEX_LUA
+    + """
+local h, recent, uids, ix = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local key, ts_s, name, wa_id, user_id, phone, opens, name_tokens, phone_tokens = unpack(ARGV)
 local ts = tonumber(ts_s)
 local function num(field)
   local v = redis.call('HGET', h, field)
@@ -41,6 +65,8 @@ put('wa_id', wa_id)
 put('phone', phone)
 put('user_id', user_id)
 put('name', name)
+reindex(h, ix, key, 'ixn', name, name_tokens)
+reindex(h, ix, key, 'ixp', phone, phone_tokens)
 if opens == '1' then
   local last_in = num('last_inbound_at')
   if not last_in or ts > last_in then redis.call('HSET', h, 'last_inbound_at', ts_s) end
@@ -51,6 +77,7 @@ redis.call('ZADD', recent, num('last_interaction_at') or num('first_seen'), key)
 if user_id ~= '' then redis.call('HSET', uids, user_id, key) end
 return redis.call('HGETALL', h)
 """
+)
 
 # Outbound messages move `last_interaction_at` forward, on an existing contact only.
 _TOUCH_LUA: Final = """
@@ -65,7 +92,108 @@ end
 return 1
 """
 
+# One CSV row onto a contact, atomically: known fields given in the file are set, extra
+# columns set as `x:<column>`, `phone`/`wa_id`/`first_seen` only filled when absent. A new
+# contact enters the recency index with score 0 (it never interacted: it lists last) and no
+# `last_inbound_at`, so an import never opens the 24-hour window. Returns {existed, changed};
+# applying the same row again changes nothing.
+_IMPORT_LUA: Final = (
+    _REINDEX_LUA
+    + """
+local h, recent, ix = KEYS[1], KEYS[2], KEYS[3]
+local key, now_ms, phone, wa_id, name, email, city, document, name_tokens, phone_tokens =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local existed = redis.call('EXISTS', h)
+local changed = 0
+local function set(field, value)
+  if value == '' then return end
+  if redis.call('HGET', h, field) ~= value then
+    redis.call('HSET', h, field, value)
+    changed = 1
+  end
+end
+local function fill(field, value)
+  if value ~= '' and redis.call('HSETNX', h, field, value) == 1 then changed = 1 end
+end
+fill('phone', phone)
+fill('wa_id', wa_id)
+fill('first_seen', now_ms)
+set('name', name)
+-- `f:<field>`: the folded value the listing filters search (bot.contacts.fold).
+local function set_folded(field, value, folded)
+  set(field, value)
+  if value ~= '' then redis.call('HSET', h, 'f:' .. field, folded) end
+end
+set_folded('email', email, ARGV[11])
+set_folded('city', city, ARGV[12])
+set_folded('document', document, ARGV[13])
+for i = 14, #ARGV, 2 do set('x:' .. ARGV[i], ARGV[i + 1]) end
+redis.call('ZADD', recent, 'NX', 0, key)
+reindex(h, ix, key, 'ixn', name, name_tokens)
+reindex(h, ix, key, 'ixp', phone, phone_tokens)
+return {existed, changed}
+"""
+)
+
+# The index entries of one contact from its stored name and phone (a rebuild); a contact
+# changed meanwhile is left to the write that changed it.
+_REINDEX_ONE_LUA: Final = (
+    _REINDEX_LUA
+    + """
+local h, ix = KEYS[1], KEYS[2]
+local key, name, phone, name_tokens, phone_tokens = unpack(ARGV)
+if redis.call('EXISTS', h) == 0 then return 0 end
+reindex(h, ix, key, 'ixn', name, name_tokens)
+reindex(h, ix, key, 'ixp', phone, phone_tokens)
+return 1
+"""
+)
+
+# One page of a filtered listing, walked next to the data: the recency index from a cursor
+# (`score`, `skip`: see bot.contacts.Cursor) down to `low`, at most `budget` contacts, keeping
+# those whose folded fields (`f:email`, ...) contain every needle and, with a period, that
+# interacted. Stops before the (limit+1)-th match. Returns {cursor score, cursor skip, end,
+# key, key, ...}; `end` is 1 when nothing is left after the walk; the cursor is '' when the
+# walk examined nothing.
+_SCAN_LUA: Final = """
+local recent = KEYS[1]
+local prefix, score_s, skip_s, low, budget, limit, interacted =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local high, skip, at, taken = '+inf', 0, nil, 0
+if score_s ~= '' then
+  high, skip = score_s, tonumber(skip_s)
+  at, taken = tonumber(score_s), skip
+end
+local members = redis.call('ZREVRANGEBYSCORE', recent, high, low,
+                           'WITHSCORES', 'LIMIT', skip, budget)
+local found = {}
+local function cursor(done)
+  local out = {at and string.format('%d', at) or '', taken, done}
+  for _, k in ipairs(found) do out[#out + 1] = k end
+  return out
+end
+for i = 1, #members, 2 do
+  local key, score = members[i], tonumber(members[i + 1])
+  local h = prefix .. key
+  local ok = interacted ~= '1' or redis.call('HEXISTS', h, 'last_interaction_at') == 1
+  local j = 8
+  while ok and j < #ARGV do
+    local value = redis.call('HGET', h, ARGV[j])
+    ok = value and string.find(value, ARGV[j + 1], 1, true) ~= nil
+    j = j + 2
+  end
+  if ok then
+    if #found == limit then return cursor(0) end
+    found[#found + 1] = key
+  end
+  if at == score then taken = taken + 1 else at, taken = score, 1 end
+end
+return cursor(#members < 2 * budget and 1 or 0)
+"""
+
 _TIME_FIELDS: Final = ("first_seen", "last_inbound_at", "last_interaction_at")
+# Imported columns other than the known fields are kept as hash fields `x:<column>`.
+EXTRA_PREFIX: Final = "x:"
 _TEXT_FIELDS: Final = ("name", "wa_id", "user_id", "phone", "email", "city", "document")
 
 
@@ -89,6 +217,9 @@ def _contact(phone_number_id: str, key: str, raw: Mapping[str, str]) -> Contact:
         loaded = json.loads(raw["extra"])
         if isinstance(loaded, dict):
             extra = {str(k): str(v) for k, v in loaded.items()}
+    extra.update(
+        {f.removeprefix(EXTRA_PREFIX): v for f, v in raw.items() if f.startswith(EXTRA_PREFIX)}
+    )
     first_seen = _from_ms(raw.get("first_seen")) or datetime.fromtimestamp(0, tz=UTC)
     return Contact(
         phone_number_id=phone_number_id,
@@ -127,14 +258,66 @@ async def sender_key(
     return None
 
 
+# Rows per pipelined round trip of an import.
+IMPORT_BATCH: Final = 500
+# Contacts a filtered listing examines per call (it hands out a cursor to go on): about 10 ms
+# of Redis time.
+SCAN_MAX: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ImportCounts:
+    imported: int
+    updated: int
+    unchanged: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """Contacts in answer order; `truncated` when more matched than `limit` (or a prefix
+    range hit its cap)."""
+
+    contacts: list[Contact]
+    truncated: bool
+
+
+def _decoded(raw: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _ordered(scored: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    # ZREVRANGEBYSCORE's order: score descending, then member descending.
+    return sorted(scored, reverse=True)
+
+
+def _from_position(scored: list[tuple[int, str]], at: Cursor | None) -> list[tuple[int, str]]:
+    """The members of an `_ordered` list from the cursor on."""
+    if at is None:
+        return scored
+    skipped = 0
+    for i, (score, _) in enumerate(scored):
+        if score < at.score:
+            return scored[i:]
+        if score == at.score:
+            if skipped == at.skip:
+                return scored[i:]
+            skipped += 1
+    return []
+
+
 class ContactsStore:
-    """Contacts by (phone_number_id, contact key). Reads and writes only `dl:ct*` keys."""
+    """Contacts by (phone_number_id, contact key), and their search index. Reads and writes
+    only `dl:ct*` keys."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         # register_script: EVALSHA, loading the script again after a Redis restart.
         self._upsert = redis.register_script(_UPSERT_LUA)
         self._touch = redis.register_script(_TOUCH_LUA)
+        self._import = redis.register_script(_IMPORT_LUA)
+        self._reindex = redis.register_script(_REINDEX_ONE_LUA)
+        self._scan = redis.register_script(_SCAN_LUA)
+        self._index = SearchIndex(redis)
 
     async def key_for(self, phone_number_id: str, wa_id: str | None, user_id: str | None) -> str:
         """The contact key of a sender: by phone number when there is one, else by BSUID.
@@ -168,7 +351,12 @@ class ContactsStore:
         pnid = msg.phone_number_id
         phone = phones.e164(msg.wa_id) if msg.wa_id else None
         raw = await self._upsert(
-            keys=[keys.contact(pnid, key), keys.contacts_recent(pnid), keys.contact_user_ids(pnid)],
+            keys=[
+                keys.contact(pnid, key),
+                keys.contacts_recent(pnid),
+                keys.contact_user_ids(pnid),
+                keys.contact_index(pnid),
+            ],
             args=[
                 key,
                 _ms(msg.timestamp),
@@ -177,6 +365,8 @@ class ContactsStore:
                 msg.user_id or "",
                 phone or "",
                 "1" if msg.opens_window else "0",
+                " ".join(name_tokens(msg.profile_name)),
+                " ".join(phone_tokens(phone)),
             ],
         )
         flat = [_text(v) for v in raw]
@@ -219,3 +409,202 @@ class ContactsStore:
             if contact is not None:
                 out.append(contact)
         return out
+
+    async def get_many(
+        self, phone_number_id: str, contact_keys: Sequence[str]
+    ) -> dict[str, Contact]:
+        """The existing contacts among `contact_keys` (keys, not wa_ids), in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in contact_keys:
+                pipe.hgetall(keys.contact(phone_number_id, key))
+            raws = await pipe.execute()
+        return {
+            key: _contact(phone_number_id, key, _decoded(raw))
+            for key, raw in zip(contact_keys, raws, strict=True)
+            if raw
+        }
+
+    async def import_rows(
+        self, phone_number_id: str, rows: Sequence[ImportRow], at: datetime
+    ) -> ImportCounts:
+        """Create or update one contact per row (bot.contacts_import), IMPORT_BATCH rows per
+        round trip, each row atomic.
+
+        Idempotent on the contact key: the same rows again change nothing and count as
+        unchanged. Values absent from a row are kept. An import never opens the 24-hour
+        window nor moves `last_interaction_at`; a new contact lists after every contact that
+        interacted. The search index follows the names and numbers written.
+        """
+        imported = updated = unchanged = 0
+        pnid = phone_number_id
+        for start in range(0, len(rows), IMPORT_BATCH):
+            batch = rows[start : start + IMPORT_BATCH]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for row in batch:
+                    extra = [part for item in sorted(row.extra.items()) for part in item]
+                    await self._import(
+                        keys=[
+                            keys.contact(pnid, row.key),
+                            keys.contacts_recent(pnid),
+                            keys.contact_index(pnid),
+                        ],
+                        args=[
+                            row.key,
+                            _ms(at),
+                            row.phone,
+                            row.wa_id,
+                            row.name or "",
+                            row.email or "",
+                            row.city or "",
+                            row.document or "",
+                            " ".join(name_tokens(row.name)),
+                            " ".join(phone_tokens(row.phone)),
+                            fold(row.email or ""),
+                            fold(row.city or ""),
+                            fold(row.document or ""),
+                            *extra,
+                        ],
+                        client=pipe,
+                    )
+                results = await pipe.execute()
+            for existed, changed in results:
+                if not existed:
+                    imported += 1
+                elif changed:
+                    updated += 1
+                else:
+                    unchanged += 1
+        return ImportCounts(imported, updated, unchanged)
+
+    async def search(self, numbers: Sequence[str], query: Query, limit: int) -> SearchResult:
+        """The contacts matching `query` on any of `numbers`: most recent interaction first,
+        then by number and contact key (a stable order), at most `limit`.
+
+        Two round trips whatever the number of numbers: the index (storage.search), then
+        the contacts.
+        """
+        answers = await self._index.top(numbers, query, limit)
+        hits = sorted(
+            (-score, number, key) for number, a in answers.items() for score, key in a.hits
+        )
+        matched = sum(a.matched for a in answers.values())
+        truncated = matched > limit or any(a.truncated for a in answers.values())
+        top = hits[:limit]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for _, number, key in top:
+                pipe.hgetall(keys.contact(number, key))
+            raws = await pipe.execute()
+        contacts = [
+            _contact(number, key, _decoded(raw))
+            for (_, number, key), raw in zip(top, raws, strict=True)
+            if raw
+        ]
+        return SearchResult(contacts, truncated)
+
+    async def page(
+        self, phone_number_id: str, where: ContactFilter, cursor: Cursor | None, limit: int
+    ) -> tuple[list[Contact], Cursor | None]:
+        """A page of a number's contacts, latest interaction first, that pass `where`.
+
+        A name or phone filter reads its candidates from the search index (at most
+        CANDIDATES_MAX); the other filters walk the recency index next to the data, at most
+        SCAN_MAX contacts per call, so a selective filter may answer fewer than `limit`
+        contacts with a cursor to go on. Returns the contacts and the cursor of the next page
+        (None at the end).
+        """
+        pnid = phone_number_id
+        if where.id is not None:
+            contact = await self.get(pnid, where.id)
+            return ([contact] if contact is not None and where.matches(contact) else []), None
+        low = _ms(where.since) if where.since is not None else None
+        high = _ms(where.until) if where.until is not None else None
+        position = cursor
+        if high is not None and (position is None or high < position.score):
+            position = Cursor(high, 0)
+        query = where.index_query
+        if query is None:
+            return await self._scan_page(pnid, where, position, low, limit)
+        answer = (await self._index.top([pnid], query, CANDIDATES_MAX))[pnid]
+        in_period = [
+            (score, key)
+            for score, key in answer.hits
+            if (low is None or score >= low) and (high is None or score <= high)
+        ]
+        batch = _from_position(_ordered(in_period), position)
+        contacts = await self.get_many(pnid, [k for _, k in batch])
+        found: list[Contact] = []
+        for score, key in batch:
+            contact = contacts.get(key)
+            if contact is not None and where.matches(contact):
+                if len(found) == limit:
+                    return found, position
+                found.append(contact)
+            position = Cursor(score, 1) if position is None else position.after(score)
+        return found, None
+
+    async def _scan_page(
+        self,
+        pnid: str,
+        where: ContactFilter,
+        position: Cursor | None,
+        low: int | None,
+        limit: int,
+    ) -> tuple[list[Contact], Cursor | None]:
+        needles = [
+            (f"f:{name}", fold(value))
+            for name, value in (
+                ("email", where.email),
+                ("city", where.city),
+                ("document", where.document),
+            )
+            if value is not None
+        ]
+        period = where.since is not None or where.until is not None
+        budget = SCAN_MAX if needles or period else limit + 1
+        reply = await self._scan(
+            keys=[keys.contacts_recent(pnid)],
+            args=[
+                keys.contact(pnid, ""),
+                "" if position is None else position.score,
+                0 if position is None else position.skip,
+                "-inf" if low is None else low,
+                budget,
+                limit,
+                "1" if period else "0",
+                *[part for pair in needles for part in pair],
+            ],
+        )
+        flat = [_text(v) if isinstance(v, bytes | str) else v for v in reply]
+        at, taken, done, found = flat[0], int(flat[1]), int(flat[2]), [str(k) for k in flat[3:]]
+        contacts = await self.get_many(pnid, found)
+        # The script matched on the folded copies; the filter itself has the last word.
+        page = [contacts[k] for k in found if k in contacts and where.matches(contacts[k])]
+        if done:
+            return page, None
+        return page, Cursor(int(at), taken) if at != "" else position
+
+    async def rebuild_index(self, phone_number_id: str) -> int:
+        """Index every contact of the number again (contacts stored before the index existed).
+
+        Walks the recency index, not a SCAN. Idempotent. Returns the contacts examined.
+        """
+        pnid = phone_number_id
+        members = [_text(m) for m in await self._redis.zrange(keys.contacts_recent(pnid), 0, -1)]
+        for start in range(0, len(members), IMPORT_BATCH):
+            batch = members[start : start + IMPORT_BATCH]
+            contacts = await self.get_many(pnid, batch)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, contact in contacts.items():
+                    await self._reindex(
+                        keys=[keys.contact(pnid, key), keys.contact_index(pnid)],
+                        args=[
+                            key,
+                            contact.name or "",
+                            contact.phone or "",
+                            " ".join(name_tokens(contact.name)),
+                            " ".join(phone_tokens(contact.phone)),
+                        ],
+                        client=pipe,
+                    )
+                await pipe.execute()
+        return len(members)

@@ -60,7 +60,8 @@ CONTACT_LOCK_TTL_S = 15
 def contact(phone_number_id: str, contact_key: str) -> str:
     """HASH (no TTL: contacts are kept forever): one customer as seen by one number. Fields
     `name`, `wa_id`, `user_id`, `phone`, `email`, `city`, `document`, `extra` (JSON), and the
-    epoch-ms times `first_seen`, `seen_at`, `last_inbound_at`, `last_interaction_at`."""
+    epoch-ms times `first_seen`, `seen_at`, `last_inbound_at`, `last_interaction_at`; imported
+    extra columns as `x:<column>`; the search tokens `ixn`, `ixp` (see `contact_index`)."""
     return f"dl:ct:{phone_number_id}:{contact_key}"
 
 
@@ -73,6 +74,13 @@ def contact_user_ids(phone_number_id: str) -> str:
     """HASH (no TTL): business-scoped user id -> contact key, so that a customer who hides
     their number behind a username later is still the same contact."""
     return f"dl:ctuid:{phone_number_id}"
+
+
+def contact_index(phone_number_id: str) -> str:
+    """ZSET (no TTL, like the contacts), every score 0: the contact search index of a number,
+    members `<token>\\0<contact key>` (storage/search.py). Each contact hash keeps its own
+    tokens (`ixn` name, `ixp` phone) so that a change of name replaces exactly them."""
+    return f"dl:ctix:{phone_number_id}"
 
 
 def timeline(phone_number_id: str, contact_key: str) -> str:
@@ -197,3 +205,206 @@ def token(token_hash: str) -> str:
     """STRING (no TTL): the agent id a token (by its SHA-256 hex digest) authenticates.
     Deleted when the token is revoked or its agent deleted."""
     return f"dl:token:{token_hash}"
+
+
+# --- tickets and routing (storage/tickets.py) ---------------------------------------------
+# The routing scripts build the per-agent and per-ticket keys below from their prefixes
+# (`ticket("")`, ...), so every id-suffixed key here ends with its id.
+# Closed tickets are kept for the conversation history (3 months) and a little more.
+TICKET_TTL_S = 100 * DAY_S
+
+# STRING counter (no TTL): the sequence in ticket ids (ids sort in creation order).
+TICKET_SEQ = "dl:tk:seq"
+# STRING counter (no TTL): the order of assignments ("whose last assignment is oldest").
+ASSIGN_SEQ = "dl:tk:assignseq"
+# HASH (no TTL): agent id -> ASSIGN_SEQ value of the agent's last assignment.
+LAST_ASSIGNED = "dl:tk:lastassigned"
+# SET (no TTL): agents who have held a ticket since the last sweep; the sweep removes those
+# holding none (in the script that checks, so a concurrent assignment is never missed).
+TICKET_HOLDERS = "dl:tk:holders"
+
+
+def ticket(ticket_id: str) -> str:
+    """HASH, no TTL while the ticket is active, TICKET_TTL_S once closed: one ticket (status,
+    agent, contact, epoch-ms times; see storage/tickets.py for the fields)."""
+    return f"dl:tk:{ticket_id}"
+
+
+def ticket_messages(ticket_id: str) -> str:
+    """LIST, same TTL as its ticket: the ticket's messages in order, one JSON entry each
+    (inbound wamids, agents' replies with their text)."""
+    return f"dl:tkm:{ticket_id}"
+
+
+def ticket_history(ticket_id: str) -> str:
+    """LIST, same TTL as its ticket: created, routed, transferred, requeued, closed entries."""
+    return f"dl:tkh:{ticket_id}"
+
+
+def ticket_request(phone_number_id: str, natural_key: str) -> str:
+    """STRING, TTL CLAIM_TTL_S (outlives Meta's redeliveries and job retries): the ticket a
+    TicketRequest opened or was attached to. Its existence makes the request a no-op."""
+    return f"dl:tknk:{phone_number_id}:{natural_key}"
+
+
+def ticket_reply(message_id: str) -> str:
+    """STRING, TTL CLAIM_TTL_S: an agent's reply (by its message id) was recorded on its
+    ticket; recording it again is refused."""
+    return f"dl:tkreply:{message_id}"
+
+
+def open_ticket(phone_number_id: str, contact_key: str) -> str:
+    """STRING (no TTL, deleted on close): the contact's active ticket on the number; at most
+    one exists per contact per number."""
+    return f"dl:tkopen:{phone_number_id}:{contact_key}"
+
+
+def ticket_queue(phone_number_id: str) -> str:
+    """ZSET (no TTL): the number's waiting tickets by place (epoch ms of the first message;
+    ties by id). A ticket keeps its score when it comes back, so it keeps its place."""
+    return f"dl:tkq:{phone_number_id}"
+
+
+def tickets_idle(phone_number_id: str) -> str:
+    """ZSET (no TTL): waiting tickets by their last sign of life (entered the queue, or the
+    customer wrote), epoch ms: past `lost_after_minutes` they are lost."""
+    return f"dl:tkidle:{phone_number_id}"
+
+
+def tickets_unanswered(phone_number_id: str) -> str:
+    """ZSET (no TTL): assigned tickets without a first reply by assignment time (epoch ms):
+    past `reroute_after_minutes` they are routed again."""
+    return f"dl:tkunans:{phone_number_id}"
+
+
+def tickets_active(phone_number_id: str) -> str:
+    """ZSET (no TTL): the number's tickets that are not closed, by creation (epoch ms)."""
+    return f"dl:tkactive:{phone_number_id}"
+
+
+def tickets_all(phone_number_id: str) -> str:
+    """ZSET (no TTL; entries older than TICKET_TTL_S trimmed on write): every ticket of the
+    number by creation (epoch ms)."""
+    return f"dl:tkall:{phone_number_id}"
+
+
+def agent_tickets(agent_id: str) -> str:
+    """SET (no TTL): the tickets occupying an agent's slots (assigned, not closed)."""
+    return f"dl:agtk:{agent_id}"
+
+
+def portfolio(phone_number_id: str) -> str:
+    """HASH (no TTL): contact key -> the agent who owns the customer (last served them, or
+    set by an admin); routing offers the contact's tickets to that agent first."""
+    return f"dl:portfolio:{phone_number_id}"
+
+
+# --- agents' event streams (storage/events.py) --------------------------------------------
+# Events an agent can replay with Last-Event-ID: the latest ~AGENT_EVENTS_MAX, and the whole
+# stream disappears AGENT_EVENTS_TTL_S after its last event.
+AGENT_EVENTS_MAX = 1000
+AGENT_EVENTS_TTL_S = 7 * DAY_S
+
+
+def agent_events(agent_id: str) -> str:
+    """STREAM, capped at ~AGENT_EVENTS_MAX, TTL AGENT_EVENTS_TTL_S (refreshed by each event):
+    the agent's desk events (fields `type` and `data`, JSON), read by the SSE endpoint."""
+    return f"dl:ev:{agent_id}"
+
+
+# --- after-hours contacts, callbacks, active messages (storage/after_hours.py) -------------
+# A row is listed for 7 days after the contact's first message of its closed period.
+AFTER_HOURS_KEEP_S = 7 * DAY_S
+# One template goes to one contact at most once within this time (unless forced).
+ACTIVE_MESSAGE_REPEAT_S = DAY_S
+# A callback record outlives its opening (or its due time) by this much: longer than Meta's
+# redelivery horizon, so a redelivered "notify me" tap can never schedule a second callback.
+CALLBACK_KEEP_S = 8 * DAY_S
+# A callback with no opening within a year waits this long for a schedule change.
+CALLBACK_UNSCHEDULED_TTL_S = 367 * DAY_S
+
+
+def after_hours_rows(phone_number_id: str) -> str:
+    """ZSET, TTL AFTER_HOURS_KEEP_S + 1 day (refreshed by each write): a number's after-hours
+    rows, row id -> contacted_at (epoch ms). Members older than 7 days are dropped on write and
+    skipped on read, so correctness never waits for a purge."""
+    return f"dl:ah:{phone_number_id}"
+
+
+def after_hours_row(phone_number_id: str, row_id: str) -> str:
+    """HASH, TTL until contacted_at + AFTER_HOURS_KEEP_S: one contact's row for one closed
+    period (contact, wa_id, name, phone, period, first/last message, messages, requested_return,
+    message_sent, active message, callback mirror)."""
+    return f"dl:ah:{phone_number_id}:{row_id}"
+
+
+def after_hours_seen(phone_number_id: str, row_id: str) -> str:
+    """SET, same TTL as its row: the wamids counted in the row (a redelivery counts once)."""
+    return f"dl:ah:{phone_number_id}:{row_id}:seen"
+
+
+def after_hours_callback(phone_number_id: str, row_id: str) -> str:
+    """HASH, TTL CALLBACK_KEEP_S past its due time or opening (CALLBACK_UNSCHEDULED_TTL_S
+    while it has no due time): the callback a contact asked for, `status` pending | opened."""
+    return f"dl:ahcb:{phone_number_id}:{row_id}"
+
+
+def after_hours_callbacks(phone_number_id: str) -> str:
+    """ZSET, TTL CALLBACK_UNSCHEDULED_TTL_S (refreshed by each write): a number's pending
+    callbacks, row id -> due time (epoch ms, +inf when no opening within a year)."""
+    return f"dl:ahcb:{phone_number_id}"
+
+
+def active_message_sent(phone_number_id: str, contact_key: str, template: str) -> str:
+    """STRING, TTL ACTIVE_MESSAGE_REPEAT_S: the natural key of the last send of `template` to
+    this contact; while it exists the same template is refused (409) unless forced."""
+    return f"dl:ahsent:{phone_number_id}:{contact_key}:{template}"
+
+
+# --- message templates (storage/templates.py) ----------------------------------------------
+# Templates read from the Graph API are re-read when older than this...
+TEMPLATES_FRESH_S = 3600
+# ...and the last copy is kept this long, to serve when the Graph API is unreachable.
+TEMPLATES_CACHE_TTL_S = 7 * DAY_S
+
+
+def graph_templates(waba_id: str) -> str:
+    """STRING JSON {fetched_at_ms, templates}, TTL TEMPLATES_CACHE_TTL_S: the WABA's message
+    templates as last read from `GET /{waba_id}/message_templates`."""
+    return f"dl:tpl:graph:{waba_id}"
+
+
+# HASH (no TTL): templates registered by admins (no WABA access), "<name>:<language>" -> JSON.
+REGISTERED_TEMPLATES = "dl:tpl:registered"
+
+# --- dead letters (storage/dead_letters.py) -------------------------------------------------
+# HASH id → JSON of a job that failed for good, and ZSET id → failure time (newest last).
+# Capped at DEAD_LETTERS_MAX entries; kept until replayed or dropped by an operator.
+DEAD_LETTERS = "dl:dead:jobs"
+DEAD_LETTERS_INDEX = "dl:dead:index"
+DEAD_LETTERS_MAX = 10_000
+
+
+# --- quick replies (storage/quick_replies.py) ----------------------------------------------
+# `owner` is the user's id (an agent id, or bot.auth.BOOTSTRAP_ADMIN_ID): replies belong to a
+# user, not to a number. No TTL: kept until their owner deletes them.
+def quick_reply_categories(owner: str) -> str:
+    """HASH (no TTL): category id -> JSON {id, name, key, created_at, updated_at}; `key` is
+    the name's natural key (bot.quick_replies.natural_key)."""
+    return f"dl:qr:{owner}:cats"
+
+
+def quick_reply_names(owner: str) -> str:
+    """HASH (no TTL): natural key of a category name -> category id (names are unique)."""
+    return f"dl:qr:{owner}:names"
+
+
+def quick_replies(owner: str, category_id: str) -> str:
+    """HASH (no TTL, deleted with its category): reply id -> JSON {id, category_id, title,
+    text, key, created_at, updated_at}."""
+    return f"dl:qr:{owner}:cat:{category_id}"
+
+
+def quick_reply_titles(owner: str, category_id: str) -> str:
+    """HASH (no TTL, deleted with its category): natural key of a title -> reply id."""
+    return f"dl:qr:{owner}:cat:{category_id}:titles"

@@ -16,11 +16,13 @@ from redis.asyncio import Redis
 from storage import keys
 
 _CLAIM: Final = """
-local mark = redis.call('HMGET', KEYS[1], 'period', 'at_ms')
-local now, cooldown, period = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local mark = redis.call('HMGET', KEYS[1], 'period', 'at_ms', 'by')
+local now, cooldown, period, by = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[5]
+-- The same message asking again (its job is being retried) keeps the right it was given.
+if mark[3] and by ~= '' and mark[3] == by then return 1 end
 if mark[1] and period ~= '' and mark[1] == period then return 0 end
 if mark[2] and now - tonumber(mark[2]) < cooldown then return 0 end
-redis.call('HSET', KEYS[1], 'period', period, 'at_ms', now)
+redis.call('HSET', KEYS[1], 'period', period, 'at_ms', now, 'by', by)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """
@@ -46,17 +48,17 @@ class ThrottleStore:
         period: str,
         now: datetime,
         cooldown_s: int,
+        by: str = "",
     ) -> bool:
         """Take the right to send one auto-reply of `kind`; False when throttled.
 
         Throttled when the last reply of this kind was in the same `period` (a closed period,
-        an absence) or less than `cooldown_s` ago. Not idempotent by design: the caller keys
-        the reply itself by the message id, so a retried job that already claimed finds its
-        reply queued.
+        an absence) or less than `cooldown_s` ago. Idempotent on `by` (the message id): a
+        retried job that was granted the right before a crash is granted it again.
         """
         granted = await self._claim(
             keys=[keys.auto_reply_mark(phone_number_id, contact, kind)],
-            args=[int(now.timestamp() * 1000), cooldown_s * 1000, period, keys.THROTTLE_TTL_S],
+            args=[int(now.timestamp() * 1000), cooldown_s * 1000, period, keys.THROTTLE_TTL_S, by],
         )
         return bool(granted)
 

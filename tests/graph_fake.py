@@ -36,6 +36,8 @@ class FakeGraphAPI:
     requests: list[Recorded] = field(default_factory=list)
     script: deque[Scripted] = field(default_factory=deque)
     templates: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # None: the whole template list in one answer; else pages of this size, with cursors.
+    template_page_size: int | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def fail_next(self, status: int, code: int | None = None, *, times: int = 1,
@@ -63,16 +65,23 @@ class FakeGraphAPI:
             r.json for r in self.requests if r.method == "POST" and r.path.endswith("/messages")
         ]
 
+    async def _scripted(self) -> web.StreamResponse | None:
+        """The next scripted answer, if any (shared by every route)."""
+        if not self.script:
+            return None
+        scripted = self.script.popleft()
+        if scripted.delay_s:
+            await asyncio.sleep(scripted.delay_s)
+        if isinstance(scripted.body, str):
+            return web.Response(status=scripted.status, text=scripted.body)
+        return web.json_response(scripted.body, status=scripted.status)
+
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(Recorded(request.method, request.path, dict(request.headers), body))
-        if self.script:
-            scripted = self.script.popleft()
-            if scripted.delay_s:
-                await asyncio.sleep(scripted.delay_s)
-            if isinstance(scripted.body, str):
-                return web.Response(status=scripted.status, text=scripted.body)
-            return web.json_response(scripted.body, status=scripted.status)
+        scripted = await self._scripted()
+        if scripted is not None:
+            return scripted
         if request.headers.get("Authorization", "") in ("", "Bearer "):
             return web.json_response(
                 {"error": {"message": "no token", "type": "OAuthException", "code": 190}},
@@ -88,8 +97,24 @@ class FakeGraphAPI:
         )
 
     async def _templates(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append(Recorded(request.method, request.path, dict(request.headers), None))
-        return web.json_response({"data": self.templates.get(request.match_info["waba"], [])})
+        """Meta's template list, `template_page_size` per page with `paging` cursors."""
+        query = dict(request.query)
+        self.requests.append(Recorded(request.method, request.path, dict(request.headers), query))
+        scripted = await self._scripted()
+        if scripted is not None:
+            return scripted
+        templates = self.templates.get(request.match_info["waba"], [])
+        if self.template_page_size is None:
+            return web.json_response({"data": templates})
+        start = int(query.get("after", "0"))
+        end = start + self.template_page_size
+        page: dict[str, Any] = {"data": templates[start:end]}
+        if end < len(templates):
+            page["paging"] = {
+                "cursors": {"before": str(start), "after": str(end)},
+                "next": f"{self.url}{request.path}?after={end}",
+            }
+        return web.json_response(page)
 
     def app(self) -> web.Application:
         app = web.Application()

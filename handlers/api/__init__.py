@@ -66,7 +66,7 @@ def setup_api(app: web.Application) -> None:
     Called from `handlers.setup_routes`, before the app is frozen.
     """
     # Imported here: the route modules import the helpers above from this package.
-    from handlers.api import agents, docs, numbers
+    from handlers.api import after_hours, agents, docs, numbers, templates
     from handlers.api.auth import API_PREFIX, authenticate
 
     # Appended last, so it runs inside `observe` and `errors`: its 503s and logs are theirs.
@@ -74,6 +74,8 @@ def setup_api(app: web.Application) -> None:
     p = API_PREFIX
     r = app.router
     r.add_get(f"{p}/openapi.json", docs.openapi_json)
+    _contact_routes(r, p)
+    _ticket_routes(app, p)
     r.add_get(f"{p}/numbers", numbers.list_numbers)
     r.add_put(f"{p}/numbers/{{phone_number_id}}", numbers.put_number)
     r.add_get(f"{p}/numbers/{{phone_number_id}}", numbers.get_number)
@@ -81,6 +83,15 @@ def setup_api(app: web.Application) -> None:
     r.add_delete(f"{p}/numbers/{{phone_number_id}}", numbers.delete_number)
     r.add_get(f"{p}/numbers/{{phone_number_id}}/hours", numbers.get_hours)
     r.add_get(f"{p}/numbers/{{phone_number_id}}/audit", numbers.get_audit)
+    r.add_get(f"{p}/numbers/{{phone_number_id}}/after-hours-contacts", after_hours.list_contacts)
+    r.add_post(
+        f"{p}/numbers/{{phone_number_id}}/after-hours-contacts/{{id}}/active-message",
+        after_hours.send_active_message,
+    )
+    r.add_get(f"{p}/templates", templates.list_templates)
+    r.add_post(f"{p}/templates/refresh", templates.refresh_templates)
+    r.add_put(f"{p}/templates/{{name}}/{{language}}", templates.put_template)
+    r.add_delete(f"{p}/templates/{{name}}/{{language}}", templates.delete_template)
     r.add_get(f"{p}/agents", agents.list_agents)
     r.add_put(f"{p}/agents/{{agent_id}}", agents.put_agent)
     r.add_get(f"{p}/agents/{{agent_id}}", agents.get_agent)
@@ -90,3 +101,42 @@ def setup_api(app: web.Application) -> None:
     r.add_get(f"{p}/agents/{{agent_id}}/tokens", agents.list_tokens)
     r.add_delete(f"{p}/agents/{{agent_id}}/tokens", agents.revoke_tokens)
     r.add_delete(f"{p}/agents/{{agent_id}}/tokens/{{token_id}}", agents.revoke_token)
+
+
+def _contact_routes(r: web.UrlDispatcher, p: str) -> None:
+    """Contacts (search, listing, import, timeline) and quick replies."""
+    from handlers.api import contacts, quick_replies
+
+    n = f"{p}/numbers/{{phone_number_id}}/contacts"
+    r.add_get(f"{p}/contacts", contacts.search_contacts)
+    r.add_post(f"{p}/contacts/import", contacts.import_contacts_to)
+    r.add_get(n, contacts.list_contacts)
+    r.add_post(f"{n}/import", contacts.import_contacts)
+    r.add_get(f"{n}/{{wa_id}}", contacts.get_contact)
+    r.add_get(f"{n}/{{wa_id}}/timeline", contacts.get_timeline)
+    qr = f"{p}/quick-replies/categories"
+    r.add_get(f"{p}/quick-replies", quick_replies.get_book)
+    r.add_post(qr, quick_replies.create_category)
+    r.add_get(f"{qr}/{{category_id}}", quick_replies.get_category)
+    r.add_put(f"{qr}/{{category_id}}", quick_replies.put_category)
+    r.add_delete(f"{qr}/{{category_id}}", quick_replies.delete_category)
+    r.add_get(f"{qr}/{{category_id}}/replies", quick_replies.list_replies)
+    r.add_post(f"{qr}/{{category_id}}/replies", quick_replies.create_reply)
+    r.add_get(f"{qr}/{{category_id}}/replies/{{reply_id}}", quick_replies.get_reply)
+    r.add_put(f"{qr}/{{category_id}}/replies/{{reply_id}}", quick_replies.put_reply)
+    r.add_delete(f"{qr}/{{category_id}}/replies/{{reply_id}}", quick_replies.delete_reply)
+
+
+def _ticket_routes(app: web.Application, p: str) -> None:
+    """Tickets, portfolios, and agents' event streams (issue 7)."""
+    from handlers.api import events, tickets
+
+    r = app.router
+    events.setup_events(app)
+    r.add_get(f"{p}/numbers/{{phone_number_id}}/tickets", tickets.list_tickets)
+    r.add_put(f"{p}/numbers/{{phone_number_id}}/contacts/{{wa_id}}/owner", tickets.put_owner)
+    r.add_get(f"{p}/tickets/{{ticket_id}}", tickets.get_ticket)
+    r.add_post(f"{p}/tickets/{{ticket_id}}/messages", tickets.reply)
+    r.add_post(f"{p}/tickets/{{ticket_id}}/close", tickets.close_ticket)
+    r.add_post(f"{p}/tickets/{{ticket_id}}/transfer", tickets.transfer_ticket)
+    r.add_get(f"{p}/agents/{{agent_id}}/events", events.agent_events)

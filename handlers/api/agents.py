@@ -20,7 +20,8 @@ from bot.config import (
     parse_body,
 )
 from bot.errors import NotFoundError
-from bot.keys import clock_key, stores_key
+from bot.keys import clock_key, queue_key, stores_key
+from bot.queue import enqueue_drain_queue
 from handlers.api import model_response, path_id, read_json
 from handlers.api.auth import caller_of, forbid_unless
 
@@ -66,6 +67,7 @@ async def put_agent(request: web.Request) -> web.Response:
     record, created = await request.app[stores_key].agents.put(
         agent_id, data, at=request.app[clock_key].now()
     )
+    await _drain_for(request, record, "agent_changed")
     return model_response(record, status=201 if created else 200)
 
 
@@ -94,7 +96,16 @@ async def put_status(request: web.Request) -> web.Response:
     record = await request.app[stores_key].agents.set_status(
         agent_id, data.status, at=request.app[clock_key].now()
     )
+    await _drain_for(request, record, "agent_online")
     return model_response(record)
+
+
+async def _drain_for(request: web.Request, record: AgentRecord, reason: str) -> None:
+    """An online agent may have room now (came online, more slots, a new number): their
+    numbers' queues drain (issue 7). Draining when nothing changed is harmless."""
+    if record.status == "online" and record.slots > 0:
+        for number in record.numbers:
+            await enqueue_drain_queue(request.app[queue_key], number, reason)
 
 
 async def issue_token(request: web.Request) -> web.Response:

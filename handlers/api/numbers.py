@@ -16,7 +16,8 @@ from bot import auth
 from bot.config import AuditPage, HoursAnswer, NumberPage, NumberSummary
 from bot.errors import InvalidInputError, NotFoundError
 from bot.hours import explain
-from bot.keys import clock_key, stores_key
+from bot.keys import clock_key, queue_key, stores_key
+from bot.queue import enqueue_reschedule_callbacks
 from handlers.api import model_response, path_id, read_json
 from handlers.api.auth import caller_of, forbid_unless
 
@@ -28,6 +29,12 @@ _AT_YEARS = range(1970, 2201)
 
 def _number(request: web.Request) -> str:
     return path_id(request, "phone_number_id")
+
+
+async def _reschedule_callbacks(request: web.Request, number: str, version: int) -> None:
+    """Pending after-hours callbacks follow a settings change (one job per version)."""
+    if await request.app[stores_key].after_hours.has_pending_callbacks(number):
+        await enqueue_reschedule_callbacks(request.app[queue_key], number, version)
 
 
 async def list_numbers(request: web.Request) -> web.Response:
@@ -57,6 +64,7 @@ async def put_number(request: web.Request) -> web.Response:
     stored, created = await request.app[stores_key].numbers.put(
         number, body, actor=caller.id, at=request.app[clock_key].now()
     )
+    await _reschedule_callbacks(request, number, stored.version)
     return model_response(stored.view(), status=201 if created else 200)
 
 
@@ -81,6 +89,7 @@ async def patch_number(request: web.Request) -> web.Response:
     stored = await request.app[stores_key].numbers.patch(
         number, patch, actor=caller.id, at=request.app[clock_key].now()
     )
+    await _reschedule_callbacks(request, number, stored.version)
     return model_response(stored.view())
 
 

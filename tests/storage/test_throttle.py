@@ -50,3 +50,12 @@ async def test_agent_activity_expires(redis: aioredis.Redis) -> None:
     await store.mark_agent_active("n", "c", quiet_s=1)
     assert await store.agent_active("n", "c")
     assert 0 < await redis.ttl("dl:agent-active:n:c") <= 1
+
+
+async def test_the_same_message_keeps_its_grant_across_retries(redis: aioredis.Redis) -> None:
+    store = ThrottleStore(redis)
+    assert await store.claim("n", "c", "after_hours", period="P", now=T0, cooldown_s=60, by="w1")
+    assert await store.claim("n", "c", "after_hours", period="P", now=T0, cooldown_s=60, by="w1")
+    assert not await store.claim(
+        "n", "c", "after_hours", period="P", now=T0, cooldown_s=60, by="w2"
+    )

@@ -1,0 +1,132 @@
+"""Agents' desk events: one Redis stream per agent, so that any web process can serve them.
+
+An event is a stream entry with two fields, `type` (`ticket.routed`, `after_hours.contact`,
+...) and `data` (a JSON object). Its id is the stream id Redis gives it ("<ms>-<seq>"), which
+is also the SSE `id:` a browser sends back as `Last-Event-ID` to resume.
+
+The routing scripts of storage/tickets.py write ticket events with the same two fields inside
+the script that makes the change, so an event is never lost between a change and its
+announcement; other producers call `publish`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+from redis.asyncio import Redis
+
+from storage import keys
+
+# How many events one read returns at most (a reconnecting desk catches up in pages).
+READ_COUNT: Final = 100
+_STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+# The id before every id: reading after it returns the whole stream.
+START: Final = "0-0"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def is_event_id(value: str) -> bool:
+    """Whether `value` is a stream id ("<ms>-<seq>") that `read` may resume after."""
+    return _STREAM_ID.fullmatch(value) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    type: str
+    data: dict[str, Any]
+
+
+class EventsStore:
+    """Per-agent event streams (`keys.agent_events`)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def publish(self, agent_id: str, type: str, data: dict[str, Any]) -> str:
+        """Append one event to the agent's stream; its id.
+
+        Not idempotent (a stream gives every append a new id): producers publish after their
+        own idempotent change succeeded, and only the first time it did. The stream keeps about
+        `keys.AGENT_EVENTS_MAX` events and expires `keys.AGENT_EVENTS_TTL_S` after the last one.
+        """
+        key = keys.agent_events(agent_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                key,
+                {"type": type, "data": json.dumps(data, separators=(",", ":"))},
+                maxlen=keys.AGENT_EVENTS_MAX,
+                approximate=True,
+            )
+            pipe.expire(key, keys.AGENT_EVENTS_TTL_S)
+            event_id, _ = await pipe.execute()
+        return _text(event_id)
+
+    async def publish_to_number(
+        self,
+        phone_number_id: str,
+        type: str,
+        data: dict[str, Any],
+        *,
+        only_online: bool = False,
+    ) -> list[str]:
+        """Publish one event to every agent attached to the number (only the online ones when
+        `only_online`); the event ids, one per agent reached, in agent id order."""
+        members = await self._redis.smembers(keys.number_agents(phone_number_id))
+        agent_ids = sorted(_text(m) for m in members)
+        if only_online and agent_ids:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for agent_id in agent_ids:
+                    pipe.hget(keys.agent(agent_id), "status")
+                statuses = await pipe.execute()
+            agent_ids = [
+                a for a, s in zip(agent_ids, statuses, strict=True) if s in (b"online", "online")
+            ]
+        return [await self.publish(agent_id, type, data) for agent_id in agent_ids]
+
+    async def latest_id(self, agent_id: str) -> str:
+        """The id of the agent's newest event, or START when there is none: reading after it
+        returns only events published from now on."""
+        newest = await self._redis.xrevrange(keys.agent_events(agent_id), count=1)
+        return _text(newest[0][0]) if newest else START
+
+    async def read(self, agent_id: str, last_id: str, block_ms: int | None = None) -> list[Event]:
+        """The agent's events after `last_id`, oldest first, at most READ_COUNT.
+
+        Args:
+            last_id: a stream id (see `is_event_id`), or START for the whole stream. Events
+                trimmed by the cap are gone: a desk that was away that long reloads its lists.
+            block_ms: wait up to this long for an event when there is none yet; None answers
+                at once. A blocked read holds a pooled connection, so the SSE handler polls
+                instead (see handlers/api/events.py).
+
+        Raises:
+            ValueError: `last_id` is not a stream id.
+        """
+        if not is_event_id(last_id):
+            raise ValueError(f"not an event id: {last_id!r}")
+        reply = await self._redis.xread(
+            {keys.agent_events(agent_id): last_id}, count=READ_COUNT, block=block_ms
+        )
+        events: list[Event] = []
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                decoded = {_text(k): _text(v) for k, v in fields.items()}
+                try:
+                    data = json.loads(decoded.get("data", "{}"))
+                except json.JSONDecodeError:
+                    data = {}
+                events.append(
+                    Event(
+                        id=_text(entry_id),
+                        type=decoded.get("type", "message"),
+                        data=data if isinstance(data, dict) else {"value": data},
+                    )
+                )
+        return events

@@ -1,6 +1,6 @@
 """`make bench`: deskline's acknowledgement path and pipeline, side by side with a ceiling.
 
-`python -m bench.run [--quick] [--probe job] [--out DIR]`
+`python -m bench.run [--quick] [--probe job] [--stages closed,open,e2e,memory,scale] [--nice N]`
 
 Stages, all against one private Redis (persistence off), flushed before every run:
 
@@ -77,14 +77,19 @@ class Profile:
     batch_pool: int
     # Before each measured run, wait (up to this much in all) for other processes to go quiet.
     quiet_budget_s: float
+    # End to end: how long after the last send to wait for the last message to be done (a
+    # worker that cannot keep up would otherwise stretch the run; late ones count as problems).
+    drain_limit_s: float
 
 
-FULL = Profile("full", closed_s=5, warm_s=1, rounds=3, open_s=15, sustained_rate=500,
+FULL = Profile("full", closed_s=4, warm_s=1, rounds=3, open_s=15, sustained_rate=500,
                sustained_s=60, latency_rate=100, latency_s=20, backlog=10_000, scale_rate=1_000,
-               scale_s=5, single_pool=40_000, batch_pool=4_000, quiet_budget_s=60)  # fmt: skip
-QUICK = Profile("quick", closed_s=2, warm_s=1, rounds=1, open_s=4, sustained_rate=500,
-                sustained_s=8, latency_rate=100, latency_s=5, backlog=2_000, scale_rate=1_000,
-                scale_s=2, single_pool=15_000, batch_pool=1_000, quiet_budget_s=10)  # fmt: skip
+               scale_s=4, single_pool=40_000, batch_pool=4_000, quiet_budget_s=45,
+               drain_limit_s=30)  # fmt: skip
+QUICK = Profile("quick", closed_s=1, warm_s=1, rounds=1, open_s=2, sustained_rate=500,
+                sustained_s=4, latency_rate=100, latency_s=3, backlog=1_000, scale_rate=1_000,
+                scale_s=1, single_pool=8_000, batch_pool=500, quiet_budget_s=5,
+                drain_limit_s=10)  # fmt: skip
 
 
 def log(message: str) -> None:
@@ -516,8 +521,8 @@ async def end_to_end(
             pool_file, rate, count, [s.port for s in dep.webs if s.port],
             bench.workdir / "e2e.json",
         )  # fmt: skip
-        # Drain: every message must finish; give up after a generous multiple of the send time.
-        deadline = time.monotonic() + max(60.0, count / rate * 4)
+        # Drain: every message should finish; the generator returns once the last one is acked.
+        deadline = time.monotonic() + bench.profile.drain_limit_s
         done = probe.completed()
         # The probe fills a dict as events arrive; polling it keeps probes free of callbacks.
         while len(done) < len(message_ids) and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -711,7 +716,8 @@ def report(results: dict[str, Any]) -> str:
     out.append(f"Machine: {m['cpu']}; Python {m['python']}; Redis {m['redis']};"
                f" aiohttp {m['aiohttp']}; redis-py {m['redis-py']} (hiredis {m['hiredis']});"
                f" arq {m['arq']}; {m['wrk']}. Profile: {results['profile']},"
-               f" probe: {results['probe']}. {results['started']}.")  # fmt: skip
+               f" probe: {results['probe']}, nice {results.get('nice', 0)}."
+               f" {results['started']}.")  # fmt: skip
     closed = results.get("closed", [])
     if closed:
         out += ["", "### Acknowledgement path, closed loop (wrk; server pinned to core 0)", "",
@@ -765,14 +771,14 @@ def report(results: dict[str, Any]) -> str:
     rows = results.get("e2e", []) + results.get("scale", [])
     if rows:
         out += ["", "### End to end (web + worker free on both cores; done = probe)", "",
-                "| run | web x worker | offered/s | messages | done/s | drain after last send s"
+                "| run | web x worker | offered/s | done/messages | done/s | drain s"
                 " | receipt-to-done p50 ms | p99 ms | worker CPU ms/msg | web CPU ms/msg"
                 " | worker cores | foreign cores | problems |",
                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for r in rows:
             problems = "; ".join(r["problems"]) or "none"
             out.append(f"| {r['label']} | {r['webs']} x {r['workers']} | {r['offered_rate']:.0f}"
-                       f" | {r['messages']} | {r['done_rate']:,.0f}"
+                       f" | {r['done']}/{r['messages']} | {r['done_rate']:,.0f}"
                        f" | {r['drain_after_last_send_s']:.1f} | {r['p50_ms']:.0f}"
                        f" | {r['p99_ms']:.0f} | {r['worker_cpu_ms_per_msg']:.2f}"
                        f" | {r['web_cpu_ms_per_msg']:.2f} | {r['worker_cores']:.2f}"
@@ -897,20 +903,46 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="about one minute, one round each")
+    parser.add_argument(
+        "--quick", action="store_true", help="about two minutes, one short round of each"
+    )
     parser.add_argument("--probe", choices=sorted(PROBES), default="job")
     parser.add_argument("--stages", default="closed,open,e2e,memory,scale")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench")
     parser.add_argument("--keep", action="store_true", help="keep pools and server logs")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=-10,
+        help="scheduling niceness of the bench and everything it starts (default -10, when"
+        " allowed: other work on a shared machine then disturbs the figures less; 0 to keep)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (make bench installs it)")
     if (os.cpu_count() or 1) < 2:
         parser.error("needs 2 cores: the server on one, load generator and Redis on the other")
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.nice and os.getsid(0) != os.getpid():
+        # With autogroup scheduling (Linux's default for desktops and these VMs), nice weighs
+        # only against processes of the same session: run in a session of our own, whose
+        # group can be given the priority without touching the caller's session.
+        again = [sys.executable, "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]
+        return subprocess.run(  # noqa: S603 -- this very program
+            again, cwd=ROOT, start_new_session=True, preexec_fn=_die_with_parent, check=False
+        ).returncode
+    if args.nice:
+        try:
+            with contextlib.suppress(OSError):
+                Path("/proc/self/autogroup").write_text(str(args.nice))
+            os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # inherited by every child
+        except PermissionError:
+            log(f"not allowed to run at nice {args.nice}: keeping the current priority")
+            args.nice = os.getpriority(os.PRIO_PROCESS, 0)
     started = time.monotonic()
     results = asyncio.run(main_async(args))
     results["wall_s"] = round(time.monotonic() - started, 1)
+    results["nice"] = args.nice
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (args.out / f"results-{stamp}.json").write_text(json.dumps(results, indent=1))
     text = report(results)

@@ -35,6 +35,13 @@ TOKEN_MAX_CHARS: Final = 40
 NAME_TOKENS_MAX: Final = 12
 # A query of more words than this keeps only the first ones.
 QUERY_WORDS_MAX: Final = 5
+# Name particles (Portuguese, Spanish, Italian, French) neither indexed nor required.
+PARTICLES: Final = frozenset(
+    {"d", "da", "das", "de", "del", "des", "di", "do", "dos", "du", "e", "y"}
+)
+# Brazilian area codes (DDD) have two digits, neither of them 0: a subscriber number typed
+# without one is looked up under each.
+BR_AREAS: Final = tuple(f"{a}{b}" for a in range(1, 10) for b in range(1, 10))
 
 _WORD = re.compile(r"\w+")
 _PHONE_QUERY = re.compile(r"\+?[\d\s\-().]+")
@@ -60,40 +67,76 @@ def words(text: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def _significant(found: list[str]) -> list[str]:
+    # Every index entry costs about 130 bytes of Redis memory per contact; particles carry no
+    # search value ("Maria da Silva" is found by "maria" and "silva"). A name made only of
+    # particles keeps them.
+    kept = [w for w in found if w not in PARTICLES]
+    return kept or found
+
+
 def name_tokens(name: str | None) -> list[str]:
-    """The index tokens of a contact's name: its folded words."""
-    return [] if not name else words(name)[:NAME_TOKENS_MAX]
+    """The index tokens of a contact's name: its folded words but particles (`da`, `de`, ...)."""
+    return [] if not name else _significant(words(name))[:NAME_TOKENS_MAX]
+
+
+def _is_br(canonical: str) -> bool:
+    return (
+        canonical.startswith(phones.BR_COUNTRY)
+        and len(canonical) in (12, 13)
+        and "0" not in canonical[2:4]
+    )
 
 
 def phone_tokens(phone: str | None) -> list[str]:
     """The index tokens of a phone number: `#` + its canonical digits (Brazilian mobiles with
     the ninth digit) from each place a typed number may start.
 
-    A Brazilian number starts at the country code, the area code, the subscriber number
-    and, for a mobile, the subscriber number without the ninth digit: "5511987654321" gives
-    `#5511987654321`, `#11987654321`, `#987654321`, `#87654321`. Any other number starts at
-    the country code or after its first 1, 2 or 3 digits (the country code's length is not
-    known). Tokens shorter than PHONE_SUFFIX_MIN digits are left out. A query matches when
-    it is a prefix of a token, so a number is found while it is being typed.
+    A Brazilian number gives its national number only: "5511987654321" gives `#11987654321`
+    (`Query.parse` rewrites queries with the country code, without the ninth digit or
+    without the area code to this form, which keeps the index at one entry per number). Any
+    other number gives its digits from the country code and after its first 1, 2 and 3
+    digits (the country code's length is not known).
+    Tokens shorter than PHONE_SUFFIX_MIN digits are left out. A query matches a number when
+    it is a prefix of one of its tokens, so a number is found while it is being typed.
     """
     digits = phones.digits(phone) if phone else None
     if digits is None:
         return []
     c = phones.canonical(digits)
-    if c.startswith(phones.BR_COUNTRY) and len(c) in (12, 13) and "0" not in c[2:4]:
-        starts = [0, 2, 4, 5] if len(c) == 13 and c[4] == "9" else [0, 2, 4]
-    else:
-        starts = [0, 1, 2, 3]
+    starts = [2] if _is_br(c) else [0, 1, 2, 3]
     found = (PHONE_PREFIX + c[s:] for s in starts if len(c) - s >= PHONE_SUFFIX_MIN)
     return list(dict.fromkeys(found))
 
 
+def _national_forms(n: str) -> list[str]:
+    """Spellings of a (possibly partial) Brazilian national number: as typed, and in the
+    current form when it may be an old 8-digit mobile ("11 8765-4321" is "11 98765-4321")."""
+    forms = [n]
+    # Old mobiles started with 6-9. A partial number starting with 9 is more likely the
+    # current form being typed; a whole 10-digit one can only be the old form.
+    if 3 <= len(n) <= 10 and "0" not in n[:2] and _old_mobile(n[2:], whole=len(n) == 10):
+        forms.append(n[:2] + "9" + n[2:])
+    return forms
+
+
+def _old_mobile(subscriber: str, *, whole: bool) -> bool:
+    return subscriber[0] in ("6789" if whole else "678")
+
+
 def _phone_forms(digits: str) -> list[str]:
-    forms = [digits, phones.canonical(digits)]
-    # A full Brazilian national number in the old 8-digit mobile form ("11 8765-4321"): its
-    # current form has the ninth digit after the area code.
-    if len(digits) == 10 and "0" not in digits[:2] and digits[2] in "6789":
-        forms.append(digits[:2] + "9" + digits[2:])
+    """The digit strings a phone query is looked up as (each a prefix of some token)."""
+    forms = [digits, *_national_forms(digits)]
+    # With the Brazilian country code: the national number after it.
+    if digits.startswith(phones.BR_COUNTRY) and len(digits) > 2:
+        forms += _national_forms(digits[2:])
+    # A Brazilian subscriber number without its area code ("98765-4321", or "8765-4321" in the
+    # old mobile form): under every area code.
+    if len(digits) <= 9:
+        subscribers = [digits]
+        if len(digits) <= 8 and _old_mobile(digits, whole=len(digits) == 8):
+            subscribers.append("9" + digits)
+        forms += [area + d for d in subscribers for area in BR_AREAS]
     return list(dict.fromkeys(forms))
 
 
@@ -121,13 +164,13 @@ class Query:
                 digits = digits.lstrip("0") or digits  # a trunk prefix: 0 11 98765-4321
                 forms = _phone_forms(digits[:_PHONE_MAX_DIGITS])
                 return cls("phone", tuple(PHONE_PREFIX + f for f in forms))
-        found = words(stripped)[:QUERY_WORDS_MAX]
+        found = _significant(words(stripped))[:QUERY_WORDS_MAX]
         return cls("name", tuple(found)) if found else None
 
     @classmethod
     def of_name(cls, text: str) -> Query | None:
         """`text` as a name query whatever it looks like; None without a letter or digit."""
-        found = words(text)[:QUERY_WORDS_MAX]
+        found = _significant(words(text))[:QUERY_WORDS_MAX]
         return cls("name", tuple(found)) if found else None
 
     @classmethod

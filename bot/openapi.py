@@ -34,6 +34,9 @@ from bot.config import (
 )
 from bot.contacts import ContactHit, ContactPage, ImportReport, SearchPage, TimelinePage
 from bot.contacts_import import COUNTRY_PATTERN
+from bot.history import PAGE_MAX as HISTORY_PAGE_MAX
+from bot.history import HistoryPage
+from bot.monitoring import Monitoring
 from bot.quick_replies import (
     Category,
     CategoryInput,
@@ -52,6 +55,7 @@ from bot.tickets import (
     TicketDetail,
     TicketPage,
     TicketReplyInput,
+    TicketTagsInput,
     TicketTransferInput,
 )
 from storage.after_hours import (
@@ -151,71 +155,151 @@ TEMPLATE_LANGUAGE = Param(
 
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 254}
 _INSTANT = {"type": "string", "format": "date-time"}
-_CONTACT_ID = Param("wa_id", "path", {"type": "string", "minLength": 1, "maxLength": 128},
-                    "the contact's wa_id (any spelling of the number), user id or contact key")
+_CONTACT_ID = Param(
+    "wa_id",
+    "path",
+    {"type": "string", "minLength": 1, "maxLength": 128},
+    "the contact's wa_id (any spelling of the number), user id or contact key",
+)
 _NUMBER_QUERY = Param("number", "query", _ID_SCHEMA, "a phone_number_id", required=False)
-_COUNTRY = Param("country", "query", {"type": "string", "pattern": COUNTRY_PATTERN},
-                 "calling code for numbers written without '+' (55: Brazil)", required=False)
-_CSV_HELP = ("A CSV with a header row: `phone` required; `name`, `email`, `city`, `document` "
-             "known (also `telefone`, `nome`, `cidade`, `cpf`, ...); other columns kept in "
-             "`extra`. Delimiter `,`, `;` or tab; UTF-8 or Windows-1252; at most 2 MiB and "
-             "20,000 rows. Send it as the body (`text/csv`) or as the `file` part of a "
-             "multipart form. Valid rows are stored, others reported by row (the header is "
-             "row 1) and column; the same file again changes nothing. Imported contacts do "
-             "not open the 24-hour window.")
+_COUNTRY = Param(
+    "country",
+    "query",
+    {"type": "string", "pattern": COUNTRY_PATTERN},
+    "calling code for numbers written without '+' (55: Brazil)",
+    required=False,
+)
+_CSV_HELP = (
+    "A CSV with a header row: `phone` required; `name`, `email`, `city`, `document` "
+    "known (also `telefone`, `nome`, `cidade`, `cpf`, ...); other columns kept in "
+    "`extra`. Delimiter `,`, `;` or tab; UTF-8 or Windows-1252; at most 2 MiB and "
+    "20,000 rows. Send it as the body (`text/csv`) or as the `file` part of a "
+    "multipart form. Valid rows are stored, others reported by row (the header is "
+    "row 1) and column; the same file again changes nothing. Imported contacts do "
+    "not open the 24-hour window."
+)
 
 CONTACT_OPERATIONS: Final[tuple[Operation, ...]] = (
-    Operation("GET", "/contacts", "searchContacts",
-              "Contacts by name or phone across the caller's numbers", "contacts",
-              (Param("q", "query", {"type": "string", "minLength": 1, "maxLength": 100},
-                     "a name (word prefixes, accents and case ignored) or a phone number "
-                     "(any spelling, country code and ninth digit optional)"),
-               _NUMBER_QUERY,
-               Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100},
-                     required=False)),
-              responses={200: SearchPage},
-              description="Each hit names its number, whether there is a history within 90 "
-              "days, whether the 24-hour window is open and who serves the contact. Numbers "
-              "the caller is not attached to are left out (403 only for an explicit `number`)."),
-    Operation("POST", "/contacts/import", "importContactsTo",
-              "Import contacts from a CSV into `number`", "contacts",
-              (Param("number", "query", _ID_SCHEMA, "the phone_number_id to import into"),
-               _COUNTRY),
-              "csv", {200: ImportReport, 413: ErrorResponse}, description=_CSV_HELP),
-    Operation("GET", "/numbers/{phone_number_id}/contacts", "listContacts",
-              "A number's contacts, latest interaction first, filtered", "contacts",
-              (PNID,
-               Param("name", "query", _TEXT, "word prefixes of the name", required=False),
-               Param("phone", "query", _TEXT, "any spelling of the number", required=False),
-               Param("email", "query", _TEXT, "substring", required=False),
-               Param("city", "query", _TEXT, "substring", required=False),
-               Param("document", "query", _TEXT, "substring", required=False),
-               Param("id", "query", _TEXT, "contact key, wa_id or user id", required=False),
-               Param("from", "query", _INSTANT, "last interaction at or after", required=False),
-               Param("to", "query", _INSTANT, "last interaction at or before", required=False),
-               Param("cursor", "query", {"type": "string", "pattern": r"^\d{1,16}:\d{1,9}$"},
-                     "next_cursor of the previous page", required=False),
-               Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 200},
-                     required=False)),
-              responses={200: ContactPage}),
-    Operation("POST", "/numbers/{phone_number_id}/contacts/import", "importContacts",
-              "Import contacts from a CSV", "contacts", (PNID, _COUNTRY), "csv",
-              {200: ImportReport, 413: ErrorResponse}, description=_CSV_HELP),
-    Operation("GET", "/numbers/{phone_number_id}/contacts/{wa_id}", "getContact",
-              "One contact of a number", "contacts", (PNID, _CONTACT_ID),
-              responses={200: ContactHit}),
-    Operation("GET", "/numbers/{phone_number_id}/contacts/{wa_id}/timeline", "getTimeline",
-              "A contact's messages in and out of the last 90 days", "contacts",
-              (PNID, _CONTACT_ID,
-               Param("q", "query", {"type": "string", "maxLength": 100},
-                     "text to find (accents and case ignored)", required=False),
-               Param("order", "query", {"type": "string", "enum": ["desc", "asc"]},
-                     "desc (default): newest first", required=False),
-               Param("cursor", "query", {"type": "string", "maxLength": 300},
-                     "next_cursor of the previous page (older entries)", required=False),
-               Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500},
-                     required=False)),
-              responses={200: TimelinePage}),
+    Operation(
+        "GET",
+        "/contacts",
+        "searchContacts",
+        "Contacts by name or phone across the caller's numbers",
+        "contacts",
+        (
+            Param(
+                "q",
+                "query",
+                {"type": "string", "minLength": 1, "maxLength": 100},
+                "a name (word prefixes, accents and case ignored) or a phone number "
+                "(any spelling, country code and ninth digit optional)",
+            ),
+            _NUMBER_QUERY,
+            Param(
+                "limit", "query", {"type": "integer", "minimum": 1, "maximum": 100}, required=False
+            ),
+        ),
+        responses={200: SearchPage},
+        description="Each hit names its number, whether there is a history within 90 "
+        "days, whether the 24-hour window is open and who serves the contact. Numbers "
+        "the caller is not attached to are left out (403 only for an explicit `number`).",
+    ),
+    Operation(
+        "POST",
+        "/contacts/import",
+        "importContactsTo",
+        "Import contacts from a CSV into `number`",
+        "contacts",
+        (Param("number", "query", _ID_SCHEMA, "the phone_number_id to import into"), _COUNTRY),
+        "csv",
+        {200: ImportReport, 413: ErrorResponse},
+        description=_CSV_HELP,
+    ),
+    Operation(
+        "GET",
+        "/numbers/{phone_number_id}/contacts",
+        "listContacts",
+        "A number's contacts, latest interaction first, filtered",
+        "contacts",
+        (
+            PNID,
+            Param("name", "query", _TEXT, "word prefixes of the name", required=False),
+            Param("phone", "query", _TEXT, "any spelling of the number", required=False),
+            Param("email", "query", _TEXT, "substring", required=False),
+            Param("city", "query", _TEXT, "substring", required=False),
+            Param("document", "query", _TEXT, "substring", required=False),
+            Param("id", "query", _TEXT, "contact key, wa_id or user id", required=False),
+            Param("from", "query", _INSTANT, "last interaction at or after", required=False),
+            Param("to", "query", _INSTANT, "last interaction at or before", required=False),
+            Param(
+                "cursor",
+                "query",
+                {"type": "string", "pattern": r"^\d{1,16}:\d{1,9}$"},
+                "next_cursor of the previous page",
+                required=False,
+            ),
+            Param(
+                "limit", "query", {"type": "integer", "minimum": 1, "maximum": 200}, required=False
+            ),
+        ),
+        responses={200: ContactPage},
+    ),
+    Operation(
+        "POST",
+        "/numbers/{phone_number_id}/contacts/import",
+        "importContacts",
+        "Import contacts from a CSV",
+        "contacts",
+        (PNID, _COUNTRY),
+        "csv",
+        {200: ImportReport, 413: ErrorResponse},
+        description=_CSV_HELP,
+    ),
+    Operation(
+        "GET",
+        "/numbers/{phone_number_id}/contacts/{wa_id}",
+        "getContact",
+        "One contact of a number",
+        "contacts",
+        (PNID, _CONTACT_ID),
+        responses={200: ContactHit},
+    ),
+    Operation(
+        "GET",
+        "/numbers/{phone_number_id}/contacts/{wa_id}/timeline",
+        "getTimeline",
+        "A contact's messages in and out of the last 90 days",
+        "contacts",
+        (
+            PNID,
+            _CONTACT_ID,
+            Param(
+                "q",
+                "query",
+                {"type": "string", "maxLength": 100},
+                "text to find (accents and case ignored)",
+                required=False,
+            ),
+            Param(
+                "order",
+                "query",
+                {"type": "string", "enum": ["desc", "asc"]},
+                "desc (default): newest first",
+                required=False,
+            ),
+            Param(
+                "cursor",
+                "query",
+                {"type": "string", "maxLength": 300},
+                "next_cursor of the previous page (older entries)",
+                required=False,
+            ),
+            Param(
+                "limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}, required=False
+            ),
+        ),
+        responses={200: TimelinePage},
+    ),
 )
 
 _CATEGORY_ID = Param("category_id", "path", _ID_SCHEMA)
@@ -256,6 +340,52 @@ QUICK_REPLY_OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation("DELETE", _QR + "/{category_id}/replies/{reply_id}", "deleteQuickReply",
               "Delete a reply", "quick-replies", (_CATEGORY_ID, _REPLY_ID),
               responses={204: None}),
+)  # fmt: skip
+
+_BOUND = {"type": "string", "minLength": 1, "maxLength": 64}
+
+DESK_OPERATIONS: Final[tuple[Operation, ...]] = (
+    Operation("GET", "/monitoring", "getMonitoring",
+              "Live desk figures of one number, or of every number the caller manages",
+              "monitoring",
+              (_NUMBER_QUERY,
+               Param("details", "query", {"type": "integer", "minimum": 0, "maximum": 100},
+                     "tickets per detail list (default 20)", required=False)),
+              responses={200: Monitoring},
+              description="Admins and managers (of the number); agents get 403. Queue, "
+              "service, first-response, response and service times (seconds and business "
+              "minutes within service hours), today's tickets by status (today in each "
+              "number's zone), agents by status, and detail lists of tickets in service, in "
+              "queue, agents and tags. `total` sums the numbers (each agent counted once)."),
+    Operation("GET", "/numbers/{phone_number_id}/history", "listHistory",
+              "The number's tickets of the last 3 months, newest first, filtered", "history",
+              (PNID,
+               Param("from", "query", _BOUND, "a date (the number's zone) or an instant with "
+                     "an offset; at most 3 months back", required=False),
+               Param("to", "query", _BOUND, "a date (included) or an instant (excluded)",
+                     required=False),
+               Param("agent", "query", _ID_SCHEMA, "an agent who held the ticket at some time",
+                     required=False),
+               TICKET_STATUS,
+               Param("tag", "query", {"type": "string", "minLength": 1, "maxLength": 40},
+                     required=False),
+               Param("cursor", "query", {"type": "string", "maxLength": 40},
+                     "next_cursor of the previous page", required=False),
+               Param("limit", "query",
+                     {"type": "integer", "minimum": 1, "maximum": HISTORY_PAGE_MAX},
+                     required=False)),
+              responses={200: HistoryPage}),
+    Operation("GET", "/tickets/{ticket_id}/transcript.pdf", "getTicketTranscript",
+              "The ticket's conversation as a PDF (application/pdf)", "history", (TICKET_ID,),
+              responses={200: None},
+              description="A header with the number, the contact, times and agent, then "
+              "every message with its author and time in the number's zone; media as "
+              "placeholders, URLs as links. Whoever may read the ticket."),
+    Operation("PUT", "/tickets/{ticket_id}/tags", "putTicketTags",
+              "Replace a ticket's tags (its agent, managers, admins)", "tickets", (TICKET_ID,),
+              TicketTagsInput, {200: Ticket},
+              description="At most 20 tags of 1-40 letters, digits, spaces, '.', '-' or '_', "
+              "lower-cased. Monitoring counts them; the history filters on them."),
 )  # fmt: skip
 
 OPERATIONS: Final[tuple[Operation, ...]] = (
@@ -366,6 +496,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               "`phone_number_id` and `wa_id`. `Last-Event-ID` (header or query) resumes. "
               "With `Accept: text/event-stream` the stream stays open; otherwise the events "
               "available now are answered and the stream ends."),
+    *DESK_OPERATIONS,
     Operation("GET", "/openapi.json", "getOpenApi", "This document (no token needed)", "docs",
               responses={200: None}, public=True),
 )  # fmt: skip

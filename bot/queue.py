@@ -25,6 +25,7 @@ from bot.envelope import IntakeItem
 from bot.replies import ReplyRequest
 from bot.tickets import TicketRequest
 from storage import keys
+from storage.sends import SendsStore
 
 # Job names are what sits in Redis: renaming one is a migration (tests/test_registry.py).
 PROCESS_INBOUND_MESSAGE: Final = "process_inbound_message"
@@ -115,10 +116,10 @@ class IntakeResult:
 
 @dataclass(slots=True)
 class _Call:
-    """One `submit` waiting for its EVALSHA: the script's keys and arguments, and its reply."""
+    """One `submit` waiting for its EVALSHA: its keys then arguments (encoded), and its reply."""
 
-    keys: list[str]
-    argv: list[str | bytes | int]
+    numkeys: int
+    args: list[bytes | int]
     reply: asyncio.Future[list[int]]
 
 
@@ -190,7 +191,10 @@ class Intake:
         )
 
     async def _call(self, key_list: list[str], argv: list[str | bytes | int]) -> list[int]:
-        call = _Call(key_list, argv, asyncio.get_running_loop().create_future())
+        # Encoded here, in the caller's own context: a value redis-py could not encode (a lone
+        # surrogate) then fails this webhook alone instead of the pipeline it would have joined.
+        args = [a.encode() if isinstance(a, str) else a for a in (*key_list, *argv)]
+        call = _Call(len(key_list), args, asyncio.get_running_loop().create_future())
         self._waiting.append(call)
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_waiting())
@@ -239,8 +243,7 @@ class Intake:
     async def _pipeline(self, batch: list[_Call]) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
         for call in batch:
-            args: list[Any] = [*call.keys, *call.argv]
-            pipe.evalsha(self._sha or "", len(call.keys), *args)
+            pipe.evalsha(self._sha or "", call.numkeys, *call.args)  # type: ignore[arg-type]
         # raise_on_error=False: one call's error (NOSCRIPT, a script error) is that call's alone.
         return list(await pipe.execute(raise_on_error=False))
 
@@ -279,11 +282,62 @@ async def _enqueue(
     return job is not None
 
 
+def reply_job_id(natural_key: str) -> str:
+    return f"reply:{natural_key}"
+
+
 async def enqueue_reply(redis: ArqRedis, request: ReplyRequest) -> bool:
-    """Queue one reply; its job id is its natural key, so a repeat is not queued twice."""
-    return await _enqueue(
-        redis, SEND_REPLY, request.model_dump(mode="json"), job_id=f"reply:{request.natural_key}"
+    """Queue one reply; its job id is its natural key, so a repeat is not queued twice.
+
+    The reply also takes its place in its contact's send order now, as it is requested: two
+    jobs of one contact may start together, and if each joined the order when it first ran,
+    the later one could join (and be sent) first. Fractional milliseconds order the replies
+    one producer queues within a millisecond (the absence text, then its contact card).
+    Enqueued first: a place without a job would hold the contact's later replies back.
+    """
+    queued = await _enqueue(
+        redis,
+        SEND_REPLY,
+        request.model_dump(mode="json"),
+        job_id=reply_job_id(request.natural_key),
     )
+    await SendsStore(redis).join_order(
+        request.phone_number_id, request.contact, request.natural_key, time.time() * 1000
+    )
+    return queued
+
+
+# Make a deferred job due now: only while it waits in the queue (a running job decides for
+# itself) and only to bring it forward, never to push it back.
+_HURRY_JOB_LUA: Final = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) <= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"""
+
+
+async def hurry_reply(redis: ArqRedis, natural_key: str) -> bool:
+    """Run now a reply job that waits (deferred) for an earlier reply to the same contact.
+
+    Called by the earlier reply as it leaves the order. True when a waiting job was moved.
+    """
+    job_id = reply_job_id(natural_key)
+    moved = await cast(
+        Awaitable[Any],
+        redis.eval(
+            _HURRY_JOB_LUA,
+            3,
+            default_queue_name,
+            job_key_prefix + job_id,
+            in_progress_key_prefix + job_id,
+            job_id,
+            str(int(time.time() * 1000)),
+        ),
+    )
+    return bool(moved)
 
 
 async def enqueue_log_after_hours(
@@ -390,9 +444,7 @@ async def move_run_callback(
     return "running" if text == "running" else "absent"
 
 
-async def enqueue_reschedule_callbacks(
-    redis: ArqRedis, phone_number_id: str, version: int
-) -> bool:
+async def enqueue_reschedule_callbacks(redis: ArqRedis, phone_number_id: str, version: int) -> bool:
     """Queue moving the number's pending callbacks after its settings changed to `version`.
 
     Job id `reschedule:<number>:<version>`: one job per settings version.
@@ -442,6 +494,14 @@ async def enqueue_replay(redis: ArqRedis, entry: dict[str, Any]) -> str:
     its work completes the rest and repeats nothing.
     """
     job_id = f"{entry['id']}:replay:{uuid.uuid4().hex[:8]}"
-    # deskline's jobs take positional arguments only (JSON values).
-    await _enqueue(redis, str(entry["function"]), *entry.get("args", []), job_id=job_id)
+    # deskline's jobs take positional arguments only (JSON values). The expiry is explicit:
+    # the CLI's client does not carry DESKLINE_JOB_EXPIRES_S, and arq's default (24 h) would
+    # drop a replay queued while the workers are down for a day.
+    await _enqueue(
+        redis,
+        str(entry["function"]),
+        *entry.get("args", []),
+        job_id=job_id,
+        expires_s=keys.CLAIM_TTL_S,
+    )
     return job_id

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     max_tries: int = Field(8, ge=1)
     # A queued job must outlive a worker outage: arq's default expiry is 24 h (issue 10).
     job_expires_s: int = Field(8 * 24 * 3600, ge=60)
+    # How often an idle worker looks for due jobs. arq's 0.5 s default alone put the p99 from
+    # webhook to reply above 500 ms (BENCHMARKS.md); 50 ms costs 20 cheap polls a second.
+    worker_poll_delay_s: float = Field(0.05, gt=0, le=5)
     # Redis command timeout on the webhook path: past it the webhook answers 503.
     redis_timeout_s: float = Field(2.0, gt=0)
     redis_max_connections: int = Field(64, ge=1)

@@ -6,6 +6,7 @@ Pure models, no I/O. `TicketRequest` travels as the `open_ticket` job's argument
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Final, Literal
 
@@ -127,6 +128,7 @@ class Ticket(BaseModel):
     queued_at: AwareDatetime | None = Field(
         None, description="The ticket's place in the queue: kept across transfers."
     )
+    tags: tuple[str, ...] = Field((), description="Set with PUT /api/v1/tickets/{id}/tags.")
 
 
 class TicketDetail(Ticket):
@@ -187,6 +189,38 @@ class TicketCloseInput(BaseModel):
     closed_by: ClosedBy = Field(
         "agent", description="customer: the agent records that the customer ended it."
     )
+
+
+TAGS_MAX: Final = 20
+TAG_MAX_LENGTH: Final = 40
+# Letters (any script), digits, and inner spaces, dots, dashes, underscores: no ':' (tags are
+# part of counter names) and no control characters.
+_TAG_RE: Final = re.compile(r"^[^\W_](?:[\w .-]*[^\W_])?$")
+
+
+class TicketTagsInput(BaseModel):
+    """The body of `PUT /api/v1/tickets/{id}/tags`: the ticket's whole set of tags.
+
+    Tags are trimmed, lower-cased (so "Urgente" and "urgente" are one tag) and deduplicated.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tags: tuple[str, ...] = Field(max_length=TAGS_MAX)
+
+    @field_validator("tags")
+    @classmethod
+    def _normalise(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out: dict[str, None] = {}
+        for raw in value:
+            tag = " ".join(raw.split()).lower()
+            if not 1 <= len(tag) <= TAG_MAX_LENGTH or _TAG_RE.fullmatch(tag) is None:
+                raise ValueError(
+                    f"each tag is 1-{TAG_MAX_LENGTH} letters, digits, spaces, '.', '-' or '_', "
+                    f"starting and ending with a letter or digit: {raw!r}"
+                )
+            out[tag] = None
+        return tuple(out)
 
 
 class OwnerInput(BaseModel):

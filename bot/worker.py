@@ -53,6 +53,7 @@ def worker_settings(
         "job_timeout": settings.job_timeout_s,
         "max_tries": settings.max_tries,
         "keep_result": 0,
+        "poll_delay": settings.worker_poll_delay_s,
         "expires_extra_ms": settings.job_expires_s * 1000,
         "job_serializer": job_serializer,
         "job_deserializer": job_deserializer,

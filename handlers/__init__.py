@@ -6,6 +6,7 @@ from aiohttp import web
 
 from handlers import health, webhook
 from handlers.api import setup_api
+from handlers.console import setup_console
 
 
 def setup_routes(app: web.Application) -> None:
@@ -15,3 +16,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/webhook", webhook.verify_subscription)
     app.router.add_post("/webhook", webhook.receive)
     setup_api(app)
+    setup_console(app)

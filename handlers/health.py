@@ -17,19 +17,29 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """200 when Redis answers (with a warning when it would lose data on restart), else 503."""
+    """200 when Redis answers (with a warning when it could lose data), else 503.
+
+    RELIABILITY.md lists the Redis settings deskline needs; this warns when two are missing.
+    """
     redis = request.app[queue_key]
     try:
         async with asyncio.timeout(2):
             await redis.ping()
-            persistence = await redis.info("persistence")
+            info = await redis.info()  # the default sections: persistence and memory among them
     except (RedisError, TimeoutError, OSError) as exc:
         return web.json_response({"status": "unavailable", "redis": type(exc).__name__}, status=503)
     warnings = []
-    if not int(persistence.get("aof_enabled", 0)):
+    if not int(info.get("aof_enabled", 0)):
         warnings.append(
             "Redis append-only persistence is off: queued jobs and claims are lost if Redis"
             " restarts (set appendonly yes)"
+        )
+    policy = info.get("maxmemory_policy", "noeviction")
+    if policy != "noeviction":
+        # Claims and queued jobs all carry a TTL, so even volatile-* policies would evict them.
+        warnings.append(
+            f"Redis may evict keys when full (maxmemory-policy {policy}): claims and queued"
+            " jobs would be lost (set maxmemory-policy noeviction)"
         )
     return web.json_response({"status": "ok", "redis": "ok", "warnings": warnings})
 

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import hmac
+import json
+import re
 
 import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from bot.envelope import split_webhook
+from bot.envelope import SplitWebhook, split_webhook
 from bot.errors import StorageUnavailableError
 from bot.keys import intake_key, settings_key
 from handlers.signature import verify_meta_signature
 
 log = structlog.get_logger(__name__)
+
+# JSON can spell a lone UTF-16 surrogate (`"\ud800"`); Python decodes it into a str that has no
+# UTF-8 form, so storing it would fail: a 500, and for every webhook sharing that intake round
+# trip. Only such an escape can produce one (raw surrogate bytes are not valid UTF-8 JSON).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 async def verify_subscription(request: web.Request) -> web.Response:
@@ -51,7 +59,7 @@ async def receive(request: web.Request) -> web.Response:
     body = await request.read()
     if not verify_meta_signature(settings.app_secret.get_secret_value().encode(), body, header):
         raise web.HTTPForbidden(reason="X-Hub-Signature-256 does not match the body")
-    split = split_webhook(body)
+    split = _storable(split_webhook(body), body)
     try:
         result = await request.app[intake_key].submit(split.items, split.other)
     except (RedisError, TimeoutError, OSError) as exc:
@@ -66,3 +74,23 @@ async def receive(request: web.Request) -> web.Response:
         other=len(split.other),
     )
     return web.json_response({"ok": True, "new": result.new, "duplicate": result.duplicate})
+
+
+def _storable(split: SplitWebhook, body: bytes) -> SplitWebhook:
+    """`split`, or when it holds a lone surrogate, the body split again with U+FFFD for it.
+
+    Meta never sends one, and refusing would only make it redeliver for days: the message is
+    kept with the replacement character, like any undecodable text.
+    """
+    if _SURROGATE_ESCAPE.search(body) is None:
+        return split
+    try:
+        for item in split.items:
+            item.raw.encode()
+            item.claim_id.encode()
+        for other in split.other:
+            other.encode()
+    except UnicodeEncodeError:
+        text = _LONE_SURROGATE.sub("\ufffd", json.dumps(json.loads(body), ensure_ascii=False))
+        return split_webhook(text.encode())
+    return split

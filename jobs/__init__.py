@@ -33,12 +33,22 @@ def deps_from(ctx: dict[str, Any]) -> Deps:
     return deps
 
 
-def _counted(name: str, fn: JobFn, max_tries: int | None) -> JobFn:
+def _deadline_s(timeout_s: float) -> float:
+    # Our own deadline comes a little before arq's: arq cancels a job at its timeout and fails
+    # it for good, while the job sees only a CancelledError, the same as on a shutdown (which
+    # arq retries), so the failure would go unrecorded: a reply cut off by a hanging Graph API
+    # vanished with one log line (tests/faults/test_job_timeout.py). The margin leaves time to
+    # record it.
+    return timeout_s - min(1.0, timeout_s / 4)
+
+
+def _counted(name: str, fn: JobFn, max_tries: int | None, timeout_s: float | None = None) -> JobFn:
     """Count each outcome, and keep a job that failed for good as a dead letter.
 
-    arq retries only on `Retry`; any other exception, or a `Retry` on the last allowed try,
-    ends the job. Those land in the dead letters (`python -m bot dead-letters list|retry`),
-    so that no failure is silent. A cancellation (worker shutdown, timeout) is arq's to handle.
+    arq retries only on `Retry`; any other exception, a `Retry` on the last allowed try, or
+    running out of time (`timeout_s`, else the worker's job timeout) ends the job. Those land
+    in the dead letters (`python -m bot dead-letters list|retry`), so that no failure is
+    silent. A cancellation (worker shutdown) is arq's to handle: it runs the job again.
     """
 
     @functools.wraps(fn)
@@ -46,7 +56,8 @@ def _counted(name: str, fn: JobFn, max_tries: int | None) -> JobFn:
         deps = deps_from(ctx)
         stats = deps.stores.stats
         try:
-            result = await fn(ctx, *args, **kwargs)
+            async with asyncio.timeout(_deadline_s(timeout_s or deps.settings.job_timeout_s)):
+                result = await fn(ctx, *args, **kwargs)
         except Retry as exc:
             tries = max_tries or deps.settings.max_tries
             if int(ctx.get("job_try", 1)) >= tries:
@@ -85,7 +96,8 @@ async def _bury(
 
 
 def _register(name: str, fn: JobFn, *, max_tries: int | None = None, **options: Any) -> Function:
-    return func(_counted(name, fn, max_tries), name=name, max_tries=max_tries, **options)  # type: ignore[arg-type]
+    counted = _counted(name, fn, max_tries, options.get("timeout"))
+    return func(counted, name=name, max_tries=max_tries, **options)  # type: ignore[arg-type]
 
 
 def _functions() -> list[Function]:

@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 from arq import Retry
 
+from bot import queue
 from bot.bodies import summary
 from bot.deps import Deps
 from bot.errors import PermanentError, TransientError
@@ -50,11 +51,24 @@ async def send_reply(ctx: dict[str, Any], request: dict[str, Any]) -> str:
     enqueued = ctx.get("enqueue_time")
     enqueued_at = enqueued if isinstance(enqueued, datetime) else deps.clock.now()
     enqueued_ms = int(enqueued_at.timestamp() * 1000)
+    # Normally joined when it was queued (bot.queue.enqueue_reply); NX keeps that place.
     await sends.join_order(req.phone_number_id, req.contact, key, enqueued_ms)
     if not await sends.is_next(req.phone_number_id, req.contact, key):
-        raise Retry(defer=1)
-    if not await sends.claim(key):
-        raise Retry(defer=2)
+        # An earlier reply to this contact is pending, maybe retrying through a Graph outage.
+        # Wait on the schedule of a failed send, so that waiting never spends this job's
+        # tries faster than the earlier one spends its own (polling every second, a later
+        # reply was dead-lettered 12 s into an outage: tests/faults/test_graph_outage.py).
+        # The earlier reply brings this job forward as it leaves the order (`_leave_order`).
+        job_try = int(ctx.get("job_try", 1))
+        raise Retry(defer=_retry_delay_s(deps.settings.reply_retry_base_s, job_try))
+    # The claim lives as long as this job may (arq cancels it at its timeout, and `finally`
+    # releases it), so the claim of a worker killed mid-send has expired by the time arq
+    # re-runs the job (after its in-progress key, timeout + 10 s). With a fixed 120 s claim,
+    # the re-run spent its tries on `Retry(defer=2)` and was dead-lettered (issue 10, fault
+    # suite: tests/faults/test_worker_crash.py). While another run holds it, wait it out
+    # instead of polling: a live holder finishes (or is cancelled) within the claim's life.
+    if not await sends.claim(key, ttl_s=deps.settings.job_timeout_s):
+        raise Retry(defer=max(1.0, await sends.claim_expires_in_s(key)))
     try:
         # Re-check under the claim: another worker may have finished between check and claim.
         if await sends.outcome(key) is not None:
@@ -97,11 +111,20 @@ async def send_reply(ctx: dict[str, Any], request: dict[str, Any]) -> str:
             req.phone_number_id, req.contact, message_id, str(req.kind), summary(req.body), now
         )
         await deps.stores.contacts.record_outbound(req.phone_number_id, req.contact, now)
-        await sends.leave_order(req.phone_number_id, req.contact, key)
+        await _leave_order(deps, req)
         log_.info("reply_sent", message_id=message_id)
         return message_id
     finally:
         await sends.release(key)
+
+
+async def _leave_order(deps: Deps, req: ReplyRequest) -> None:
+    """Leave the contact's send order and wake the next reply, which may be waiting deferred."""
+    sends = deps.stores.sends
+    await sends.leave_order(req.phone_number_id, req.contact, req.natural_key)
+    following = await sends.first_in_order(req.phone_number_id, req.contact)
+    if following is not None:
+        await queue.hurry_reply(deps.redis, following)
 
 
 async def _wait_for_rate(deps: Deps, req: ReplyRequest) -> None:
@@ -140,5 +163,5 @@ async def _fail(
             "at": deps.clock.now().isoformat(),
         },
     )
-    await deps.stores.sends.leave_order(req.phone_number_id, req.contact, req.natural_key)
+    await _leave_order(deps, req)
     log.warning("reply_failed", natural_key=req.natural_key, reason=reason, code=code)

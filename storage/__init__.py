@@ -10,10 +10,11 @@ from storage.after_hours import AfterHoursStore
 from storage.agents import AgentsStore
 from storage.audit import AuditStore
 from storage.contacts import ContactsStore
+from storage.dead_letters import DeadLettersStore
 from storage.events import EventsStore
 from storage.locks import ContactLocks
-from storage.dead_letters import DeadLettersStore
 from storage.messages import MessagesStore
+from storage.monitoring import MonitoringStore
 from storage.numbers import NumbersStore
 from storage.outgoing import OutgoingStore
 from storage.quick_replies import QuickRepliesStore
@@ -50,6 +51,7 @@ class Stores:
     templates: TemplatesStore
     events: EventsStore
     tickets: TicketsStore
+    monitoring: MonitoringStore
 
     @classmethod
     def on(cls, redis: Redis) -> Stores:
@@ -73,4 +75,5 @@ class Stores:
             templates=TemplatesStore(redis),
             events=EventsStore(redis),
             tickets=TicketsStore(redis),
+            monitoring=MonitoringStore(redis),
         )

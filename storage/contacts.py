@@ -18,21 +18,25 @@ from bot.models import Contact, InboundMessage
 from storage import keys
 from storage.search import CANDIDATES_MAX, SearchIndex
 
-# Keeps the search index (keys.contact_index) in step with one indexed field of the contact
-# hash `h`: when the stored value is the one this call wrote (`incoming`), the contact's
-# members become `tokens` (computed from `incoming` by bot.contacts), replacing the previous
-# ones, which the hash keeps in `field`. A stored value this call did not write is already
-# indexed by the call that wrote it.
+# Keeps the search index (keys.contact_index) in step with the contact hash `h`, for the values
+# this call wrote (`incoming` equals what is stored now; a stored value this call did not
+# write was indexed by the call that wrote it). Tokens come from bot.contacts.
+# - The name's members become `tokens`, replacing the previous ones, which the hash keeps in
+#   `ixn` (a rename must remove exactly them).
+# - A phone never changes once set (for a number, the contact key is the number), so its
+#   members are only added; adding them again is a no-op.
 _REINDEX_LUA: Final = """
-local function reindex(h, ix, key, field, incoming, tokens)
-  local source = 'name'
-  if field == 'ixp' then source = 'phone' end
-  if incoming == '' or redis.call('HGET', h, source) ~= incoming then return end
-  local old = redis.call('HGET', h, field) or ''
+local function reindex(h, ix, key, incoming, tokens)
+  if incoming == '' or redis.call('HGET', h, 'name') ~= incoming then return end
+  local old = redis.call('HGET', h, 'ixn') or ''
   if old == tokens then return end
   for t in string.gmatch(old, '%S+') do redis.call('ZREM', ix, t .. '\\0' .. key) end
   for t in string.gmatch(tokens, '%S+') do redis.call('ZADD', ix, 0, t .. '\\0' .. key) end
-  if tokens == '' then redis.call('HDEL', h, field) else redis.call('HSET', h, field, tokens) end
+  if tokens == '' then redis.call('HDEL', h, 'ixn') else redis.call('HSET', h, 'ixn', tokens) end
+end
+local function index_phone(h, ix, key, incoming, tokens)
+  if incoming == '' or redis.call('HGET', h, 'phone') ~= incoming then return end
+  for t in string.gmatch(tokens, '%S+') do redis.call('ZADD', ix, 0, t .. '\\0' .. key) end
 end
 """
 
@@ -65,8 +69,8 @@ put('wa_id', wa_id)
 put('phone', phone)
 put('user_id', user_id)
 put('name', name)
-reindex(h, ix, key, 'ixn', name, name_tokens)
-reindex(h, ix, key, 'ixp', phone, phone_tokens)
+reindex(h, ix, key, name, name_tokens)
+index_phone(h, ix, key, phone, phone_tokens)
 if opens == '1' then
   local last_in = num('last_inbound_at')
   if not last_in or ts > last_in then redis.call('HSET', h, 'last_inbound_at', ts_s) end
@@ -129,8 +133,8 @@ set_folded('city', city, ARGV[12])
 set_folded('document', document, ARGV[13])
 for i = 14, #ARGV, 2 do set('x:' .. ARGV[i], ARGV[i + 1]) end
 redis.call('ZADD', recent, 'NX', 0, key)
-reindex(h, ix, key, 'ixn', name, name_tokens)
-reindex(h, ix, key, 'ixp', phone, phone_tokens)
+reindex(h, ix, key, name, name_tokens)
+index_phone(h, ix, key, phone, phone_tokens)
 return {existed, changed}
 """
 )
@@ -143,8 +147,8 @@ _REINDEX_ONE_LUA: Final = (
 local h, ix = KEYS[1], KEYS[2]
 local key, name, phone, name_tokens, phone_tokens = unpack(ARGV)
 if redis.call('EXISTS', h) == 0 then return 0 end
-reindex(h, ix, key, 'ixn', name, name_tokens)
-reindex(h, ix, key, 'ixp', phone, phone_tokens)
+reindex(h, ix, key, name, name_tokens)
+index_phone(h, ix, key, phone, phone_tokens)
 return 1
 """
 )

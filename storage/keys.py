@@ -61,7 +61,8 @@ def contact(phone_number_id: str, contact_key: str) -> str:
     """HASH (no TTL: contacts are kept forever): one customer as seen by one number. Fields
     `name`, `wa_id`, `user_id`, `phone`, `email`, `city`, `document`, `extra` (JSON), and the
     epoch-ms times `first_seen`, `seen_at`, `last_inbound_at`, `last_interaction_at`; imported
-    extra columns as `x:<column>`; the search tokens `ixn`, `ixp` (see `contact_index`)."""
+    extra columns as `x:<column>`; `f:email`, `f:city`, `f:document`, the folded values the
+    listing filters read; `ixn`, the name's search tokens (see `contact_index`)."""
     return f"dl:ct:{phone_number_id}:{contact_key}"
 
 
@@ -78,8 +79,8 @@ def contact_user_ids(phone_number_id: str) -> str:
 
 def contact_index(phone_number_id: str) -> str:
     """ZSET (no TTL, like the contacts), every score 0: the contact search index of a number,
-    members `<token>\\0<contact key>` (storage/search.py). Each contact hash keeps its own
-    tokens (`ixn` name, `ixp` phone) so that a change of name replaces exactly them."""
+    members `<token>\\0<contact key>` (storage/search.py). Each contact hash keeps its name
+    tokens (`ixn`) so that a change of name replaces exactly them."""
     return f"dl:ctix:{phone_number_id}"
 
 
@@ -283,8 +284,8 @@ def tickets_active(phone_number_id: str) -> str:
 
 
 def tickets_all(phone_number_id: str) -> str:
-    """ZSET (no TTL; entries older than TICKET_TTL_S trimmed on write): every ticket of the
-    number by creation (epoch ms)."""
+    """ZSET, TTL TICKET_TTL_S (refreshed by each new ticket; entries older than TICKET_TTL_S
+    trimmed on write): every ticket of the number by creation (epoch ms)."""
     return f"dl:tkall:{phone_number_id}"
 
 
@@ -297,6 +298,65 @@ def portfolio(phone_number_id: str) -> str:
     """HASH (no TTL): contact key -> the agent who owns the customer (last served them, or
     set by an admin); routing offers the contact's tickets to that agent first."""
     return f"dl:portfolio:{phone_number_id}"
+
+
+# --- history indexes and monitoring (written by the ticket scripts; storage/monitoring.py) --
+# The history indexes below are trimmed on write to TICKET_TTL_S and expire TICKET_TTL_S after
+# their last write, like the tickets they point at.
+
+
+def tickets_by_agent(phone_number_id: str, agent_id: str) -> str:
+    """ZSET, TTL TICKET_TTL_S (refreshed, trimmed on write): the number's tickets the agent
+    held at some time, by creation (epoch ms); the history's `agent` filter."""
+    return f"dl:tkag:{phone_number_id}:{agent_id}"
+
+
+def tickets_by_tag(phone_number_id: str, tag: str) -> str:
+    """ZSET, TTL TICKET_TTL_S (refreshed, trimmed on write): the number's tickets carrying
+    the tag, by creation (epoch ms)."""
+    return f"dl:tktag:{phone_number_id}:{tag}"
+
+
+def tickets_by_outcome(phone_number_id: str, outcome: str) -> str:
+    """ZSET, TTL TICKET_TTL_S (refreshed, trimmed on write): the number's closed tickets by
+    their final status (closed, abandoned or lost), by creation (epoch ms)."""
+    return f"dl:tkdone:{phone_number_id}:{outcome}"
+
+
+# Monitoring counters are kept per quarter hour: every UTC offset in use is a multiple of 15
+# minutes, so "today" in any zone is a whole run of buckets (bot/monitoring.py).
+MONITOR_BUCKET_MS = 15 * 60 * 1000
+# Long enough for a week of daily figures; only today's are read now.
+MONITOR_DAY_TTL_S = 8 * DAY_S
+
+
+def monitor_day(phone_number_id: str, utc_day: int) -> str:
+    """HASH, TTL MONITOR_DAY_TTL_S (refreshed by each write): a number's counters of one UTC
+    day (`utc_day` = epoch ms // 86,400,000), fields `<metric>:<bucket>` with bucket = epoch ms
+    // MONITOR_BUCKET_MS. Metrics: `s:<status>` tickets by status now, `t:<tag>` tagged
+    tickets (both by creation bucket); `fr`, `frms`, `frbms`, `frmax`, `frbmax` first replies
+    (count, wall and business ms, maxima); `rs`, `rsms`, `rsbms` replies to customer
+    messages; `sv`, `svms`, `svbms` served tickets closed; `ac:<agent>` tickets closed in the
+    agent's hands (all by the bucket they happened in)."""
+    return f"dl:mond:{phone_number_id}:{utc_day}"
+
+
+def monitor_waiting(phone_number_id: str) -> str:
+    """ZSET (no TTL; members leave when assigned or closed): waiting tickets by when they last
+    entered the queue (epoch ms): "longest time in queue"."""
+    return f"dl:monq:{phone_number_id}"
+
+
+def monitor_in_service(phone_number_id: str) -> str:
+    """ZSET (no TTL; members leave when requeued or closed): assigned tickets that got their
+    first reply, by first_response_at (epoch ms)."""
+    return f"dl:monsvc:{phone_number_id}"
+
+
+def monitor_tags(phone_number_id: str) -> str:
+    """HASH (no TTL; fields removed at zero): tag -> tickets of the number not closed that
+    carry it."""
+    return f"dl:montags:{phone_number_id}"
 
 
 # --- agents' event streams (storage/events.py) --------------------------------------------
@@ -383,6 +443,20 @@ REGISTERED_TEMPLATES = "dl:tpl:registered"
 DEAD_LETTERS = "dl:dead:jobs"
 DEAD_LETTERS_INDEX = "dl:dead:index"
 DEAD_LETTERS_MAX = 10_000
+
+# --- web console sessions (storage/console_sessions.py) ------------------------------------
+# A session dies after CONSOLE_SESSION_IDLE_S without use (every use pushes the TTL back) and
+# CONSOLE_SESSION_MAX_S after sign-in whatever its use (checked against its `created_at`).
+CONSOLE_SESSION_IDLE_S = 12 * 3600
+CONSOLE_SESSION_MAX_S = 7 * DAY_S
+
+
+def console_session(session_digest: str) -> str:
+    """HASH, TTL CONSOLE_SESSION_IDLE_S (sliding): one signed-in console session, keyed by the
+    SHA-256 of the cookie's session id (a Redis dump reveals no live cookie). Fields
+    `token_hash` (the API token's digest, never the token), `caller`, `csrf`, `created_at`
+    (epoch ms) and `number` (the number selected in the header)."""
+    return f"dl:console:session:{session_digest}"
 
 
 # --- quick replies (storage/quick_replies.py) ----------------------------------------------

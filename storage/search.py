@@ -7,11 +7,12 @@ of the token catches exactly the members whose token starts with it.
 
 - Name tokens are the words of the name, accents stripped and case-folded ("João Silva" gives
   `joao`, `silva`), so a query word matches when it is a prefix of any word.
-- Phone tokens are `#` + the canonical digits (Brazilian mobiles with the ninth digit) from
-  each place a typed number may start: the country code, the area code, the subscriber
-  number with and without the ninth digit (bot.contacts.phone_tokens). A query typed in any
-  of these forms, whole or in part, is a prefix of one of them. The `#` keeps them apart from
-  name words, which never contain it.
+- Phone tokens are `#` + digits of the canonical number (Brazilian mobiles with the ninth
+  digit): for a Brazilian number its national number, for others the digits from each place
+  the country code may end (bot.contacts.phone_tokens). A query is looked up in each of its
+  spellings (with or without country code, area code or ninth digit: bot.contacts.Query),
+  whole or in part, as prefixes. The `#` keeps them apart from name words, which never
+  contain it.
 
 The tokens come from bot.contacts (`name_tokens`, `phone_tokens`, `Query`). The write side runs
 inside the contacts store's scripts, so the index changes atomically with the name it
@@ -45,14 +46,14 @@ local ix, recent = KEYS[1], KEYS[2]
 local contact_prefix, kind, cap, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local prefixes = {}
 for i = 5, #ARGV do prefixes[#prefixes + 1] = ARGV[i] end
-local function range(prefix)
+local function range(prefix, most)
   local members = redis.call('ZRANGEBYLEX', ix, '[' .. prefix, '[' .. prefix .. '\\255',
-                             'LIMIT', 0, cap)
+                             'LIMIT', 0, most)
   local out = {}
   for _, m in ipairs(members) do
     out[#out + 1] = string.sub(m, string.find(m, '\\0', 1, true) + 1)
   end
-  return out, #members >= cap
+  return out, #members >= most
 end
 local function has_words(key)
   local tokens = redis.call('HGET', contact_prefix .. key, 'ixn') or ''
@@ -67,9 +68,12 @@ local function has_words(key)
 end
 local candidates, truncated = {}, false
 if kind == 'phone' then
+  -- A phone query has a prefix per spelling (up to a couple of hundred for a number typed
+  -- without its area code); together they read at most `cap` members.
   local seen = {}
   for _, p in ipairs(prefixes) do
-    local found, cut = range(p)
+    if #candidates >= cap then truncated = true break end
+    local found, cut = range(p, cap - #candidates)
     truncated = truncated or cut
     for _, k in ipairs(found) do
       if not seen[k] then seen[k] = true candidates[#candidates + 1] = k end
@@ -78,7 +82,7 @@ if kind == 'phone' then
 else
   local best, best_cut = nil, true
   for _, p in ipairs(prefixes) do
-    local found, cut = range(p)
+    local found, cut = range(p, cap)
     if best == nil or (best_cut and not cut) or (best_cut == cut and #found < #best) then
       best, best_cut = found, cut
     end

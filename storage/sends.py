@@ -30,13 +30,17 @@ class SendsStore:
         raw = await self._redis.get(keys.send_done(natural_key))
         return None if raw is None else raw.decode()
 
-    async def claim(self, natural_key: str) -> bool:
-        """Take the in-progress claim (SET NX EX); False when another worker holds it."""
-        return bool(
-            await self._redis.set(
-                keys.send_claim(natural_key), "1", nx=True, ex=keys.SEND_CLAIM_TTL_S
-            )
-        )
+    async def claim(self, natural_key: str, ttl_s: int = keys.SEND_CLAIM_TTL_S) -> bool:
+        """Take the in-progress claim (SET NX EX); False when another worker holds it.
+
+        `ttl_s` bounds how long a holder that died mid-send blocks the send (see send_reply).
+        """
+        return bool(await self._redis.set(keys.send_claim(natural_key), "1", nx=True, ex=ttl_s))
+
+    async def claim_expires_in_s(self, natural_key: str) -> float:
+        """Seconds until the in-progress claim expires (0 when there is none)."""
+        ttl_ms = await self._redis.pttl(keys.send_claim(natural_key))
+        return max(0, int(ttl_ms)) / 1000
 
     async def release(self, natural_key: str) -> None:
         await self._redis.delete(keys.send_claim(natural_key))
@@ -61,9 +65,12 @@ class SendsStore:
         return [dict(json.loads(r)) for r in raw]
 
     async def join_order(
-        self, phone_number_id: str, contact: str, natural_key: str, enqueued_ms: int
+        self, phone_number_id: str, contact: str, natural_key: str, enqueued_ms: float
     ) -> None:
-        """Put a send in its contact's order (idempotent: NX keeps its first position)."""
+        """Put a send in its contact's order (idempotent: NX keeps its first position).
+
+        `enqueued_ms` may carry a fraction: it orders sends queued within one millisecond.
+        """
         key = keys.send_order(phone_number_id, contact)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zadd(key, {natural_key: enqueued_ms}, nx=True)
@@ -90,3 +97,8 @@ class SendsStore:
 
     async def leave_order(self, phone_number_id: str, contact: str, natural_key: str) -> None:
         await self._redis.zrem(keys.send_order(phone_number_id, contact), natural_key)
+
+    async def first_in_order(self, phone_number_id: str, contact: str) -> str | None:
+        """The natural key of the contact's earliest pending send, if any."""
+        head = await self._redis.zrange(keys.send_order(phone_number_id, contact), 0, 0)
+        return head[0].decode() if head else None

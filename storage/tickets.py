@@ -40,7 +40,10 @@ from typing import Any, Final, Literal
 from redis.asyncio import Redis
 
 from bot import phones
+from bot.config import NumberConfig
 from bot.errors import ConflictError, NotFoundError
+from bot.history import CURSOR_RE
+from bot.monitoring import business_ms
 from bot.tickets import (
     Ticket,
     TicketContact,
@@ -51,12 +54,19 @@ from bot.tickets import (
     derive_status,
 )
 from storage import keys
+from storage.monitoring import monitor_lua
+from storage.numbers import NumbersStore
 
 # Waiting tickets one drain looks at per number; a drain stops early once no agent of the
 # numbers has a free slot, so this only bounds a script over a long queue with exclusions.
 DRAIN_BATCH: Final = 200
 # Tickets listed per page.
 LIST_MAX: Final = 500
+# History pages examine at most this many tickets of an index per call (then hand a cursor).
+SEARCH_SCAN_MAX: Final = 2000
+# A reply or a close computes its business time from times read just before its script; the
+# script refuses ('stale') when they changed meanwhile, and it is tried again this often.
+STALE_TRIES: Final = 5
 
 _NA_PREFIX, _NA_SUFFIX = keys.number_agents("\0").split("\0")
 _OPEN_PREFIX, _OPEN_MIDDLE, _OPEN_SUFFIX = re.split("[\0\1]", keys.open_ticket("\0", "\1"))
@@ -156,6 +166,12 @@ end
 
 -- Give ticket `id` (of number `pnid`) to agent `a`: takes one of a's slots.
 local function take(id, pnid, a)
+  local before = redis.call('HMGET', TK .. id, 'status', 'created_at', 'first_response_at')
+  local created = num(before[2])
+  m_status(pnid, created, str(before[1]), 'open')
+  redis.call('ZREM', M_Q .. pnid, id)
+  if str(before[3]) ~= '' then redis.call('ZADD', M_SVC .. pnid, before[3], id) end
+  ix_add(ix_agent(pnid, a), created, id)
   redis.call('ZREM', Q .. pnid, id)
   redis.call('ZREM', IDLE .. pnid, id)
   redis.call('SADD', AGTK .. a, id)
@@ -229,13 +245,33 @@ end
 
 -- Close ticket `id`; returns the agent that held it ('' when none) or false when it was not
 -- active.
+local service_biz = {}
 local function close(id, by, actor, detail)
-  local t = redis.call('HMGET', TK .. id, 'status', 'agent_id', 'phone_number_id', 'contact')
+  local t = redis.call('HMGET', TK .. id, 'status', 'agent_id', 'phone_number_id', 'contact',
+                       'created_at', 'first_response_at', 'first_assigned_at', 'tags')
   if not t[1] or t[1] == 'closed' then return false end
   local pnid, a = t[3], str(t[2])
+  -- The status reports show (bot.tickets.derive_status): the customer left unanswered.
+  local outcome = 'closed'
+  if by == 'customer' and str(t[6]) == '' then
+    outcome = str(t[7]) ~= '' and 'abandoned' or 'lost'
+  end
+  local created = num(t[5])
+  m_status(pnid, created, t[1], outcome)
+  redis.call('ZREM', M_Q .. pnid, id)
+  redis.call('ZREM', M_SVC .. pnid, id)
+  m_tags_closed(pnid, t[8])
+  ix_add(ix_outcome(pnid, outcome), created, id)
+  if outcome == 'closed' and str(t[7]) ~= '' then
+    local wall = now - num(t[7])
+    m_add(pnid, now, 'sv', 1)
+    m_add(pnid, now, 'svms', wall)
+    m_add(pnid, now, 'svbms', service_biz[id] or wall)
+  end
   if t[1] == 'open' and a ~= '' then
     redis.call('SREM', AGTK .. a, id)
     released(a)
+    m_add(pnid, now, 'ac:' .. a, 1)
   else
     a = ''
   end
@@ -251,8 +287,12 @@ end
 
 -- Put assigned ticket `id` back in its queue at its original place; returns its former agent.
 local function requeue(id, status, excluded_until, by, detail)
-  local t = redis.call('HMGET', TK .. id, 'agent_id', 'phone_number_id', 'queued_at')
+  local t = redis.call('HMGET', TK .. id, 'agent_id', 'phone_number_id', 'queued_at',
+                       'created_at', 'status')
   local a, pnid = str(t[1]), t[2]
+  m_status(pnid, num(t[4]), str(t[5]), status)
+  redis.call('ZADD', M_Q .. pnid, now, id)
+  redis.call('ZREM', M_SVC .. pnid, id)
   redis.call('SREM', AGTK .. a, id)
   released(a)
   redis.call('ZREM', UNANS .. pnid, id)
@@ -295,6 +335,8 @@ if id and (str(redis.call('HGET', TK .. id, 'status')) == ''
 end
 if id then
   add_message(id)
+  -- The customer's oldest message no agent has answered yet (the response time's start).
+  if wamid ~= '' then redis.call('HSETNX', TK .. id, 'awaiting_since', math.min(at, now)) end
   local status = redis.call('HGET', TK .. id, 'status')
   if name ~= '' then redis.call('HSET', TK .. id, 'name', name) end
   -- The customer wrote again: a waiting ticket is not lost yet.
@@ -313,6 +355,9 @@ for field, value in pairs({wa_id = wa_id, user_id = user_id, name = name}) do
   if value ~= '' then redis.call('HSET', TK .. id, field, value) end
 end
 if source ~= 'message' then redis.call('HSET', TK .. id, 'source', source) end
+if wamid ~= '' then redis.call('HSET', TK .. id, 'awaiting_since', place) end
+m_status(pnid, now, nil, 'waiting')
+redis.call('ZADD', M_Q .. pnid, now, id)
 redis.call('SET', KEYS[2], id)
 redis.call('SET', KEYS[1], id, 'EX', marker_ttl)
 redis.call('ZADD', Q .. pnid, place, id)
@@ -320,6 +365,7 @@ redis.call('ZADD', IDLE .. pnid, now, id)
 redis.call('ZADD', ACTIVE .. pnid, now, id)
 redis.call('ZADD', ALL .. pnid, now, id)
 redis.call('ZREMRANGEBYSCORE', ALL .. pnid, '-inf', now - TTL * 1000)
+redis.call('EXPIRE', ALL .. pnid, TTL)
 add_message(id)
 hist(id, {type = 'created', detail = source})
 -- Through the queue, not straight to an agent: an older waiting ticket goes first.
@@ -334,11 +380,16 @@ for i = 2, #ARGV do pnids[#pnids + 1] = ARGV[i] end
 return drain(pnids)
 """
 
-# ARGV: now, id, by (agent|customer), actor, detail
+# ARGV: now, id, by (agent|customer), actor, detail, first_assigned_at as read before (the
+# service time's start), business ms from it to now. 'stale' when first_assigned_at changed.
 _CLOSE: Final = """
 local id = ARGV[2]
 local status = redis.call('HGET', TK .. id, 'status')
 if not status then return {'missing'} end
+if status ~= 'closed' and str(redis.call('HGET', TK .. id, 'first_assigned_at')) ~= ARGV[6] then
+  return {'stale'}
+end
+service_biz[id] = tonumber(ARGV[7])
 local a = close(id, ARGV[3], ARGV[4], ARGV[5])
 if a == false then return {'already'} end
 local out = {'closed'}
@@ -434,49 +485,106 @@ return out
 """
 
 # Close as lost (or abandoned, if it was ever assigned) the waiting tickets idle since before
-# `cutoff`. ARGV: now, pnid, cutoff
+# `cutoff`. ARGV: now, pnid, cutoff, JSON {id: [first_assigned_at, business ms to now]} for the
+# tickets an agent had (read before: a ticket assigned since is left for the next sweep).
 _EXPIRE: Final = """
 local pnid, cutoff = ARGV[2], ARGV[3]
+local given = cjson.decode(ARGV[4])
 local ids = redis.call('ZRANGEBYSCORE', IDLE .. pnid, '-inf', cutoff, 'LIMIT', 0, BATCH)
 local out = {}
 for _, id in ipairs(ids) do
-  local status = redis.call('HGET', TK .. id, 'status')
-  if status == 'waiting' or status == 'transferred' then
+  local t = redis.call('HMGET', TK .. id, 'status', 'first_assigned_at')
+  local status, g = t[1], given[id]
+  local known = str(t[2]) == '' or (g ~= nil and g[1] == t[2])
+  if (status == 'waiting' or status == 'transferred') and known then
+    if g ~= nil then service_biz[id] = tonumber(g[2]) end
     close(id, 'customer', 'system', 'no_agent_in_time')
     out[#out + 1] = id
-  else
+  elseif status ~= 'waiting' and status ~= 'transferred' then
     redis.call('ZREM', IDLE .. pnid, id)
   end
 end
 return out
 """
 
-# KEYS: the reply's idempotency marker. ARGV: now, id, agent, message id, text, marker ttl
+# KEYS: the reply's idempotency marker. ARGV: now, id, agent, message id, text, marker ttl,
+# assigned_at and awaiting_since as read before, business ms from assigned_at to now and from
+# the response's start to now. 'stale' when either time changed since the read.
 _REPLY: Final = """
 local id, a, message_id, text = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local t = redis.call('HMGET', TK .. id, 'status', 'agent_id', 'first_response_at',
-                     'phone_number_id', 'contact')
+                     'phone_number_id', 'contact', 'assigned_at', 'awaiting_since')
 if not t[1] then return {'missing'} end
 if t[1] == 'closed' then return {'closed', str(t[2])} end
 if t[1] ~= 'open' or str(t[2]) == '' then return {'not_assigned'} end
 if t[2] ~= a then return {'served_by_another', t[2]} end
-if not redis.call('SET', KEYS[1], id, 'NX', 'EX', ARGV[6]) then return {'duplicate'} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'duplicate'} end
+if str(t[6]) ~= ARGV[7] or str(t[7]) ~= ARGV[8] then return {'stale'} end
+redis.call('SET', KEYS[1], id, 'EX', ARGV[6])
 redis.call('RPUSH', TKM .. id, cjson.encode({id = message_id, d = 'out', at = now,
                                              agent_id = a, text = text}))
-local first = 0
+local first, pnid = 0, t[4]
 if str(t[3]) == '' then
   redis.call('HSET', TK .. id, 'first_response_at', now)
-  redis.call('ZREM', UNANS .. t[4], id)
+  redis.call('ZREM', UNANS .. pnid, id)
+  redis.call('ZADD', M_SVC .. pnid, now, id)
   first = 1
+  local wait, biz = now - num(t[6]), tonumber(ARGV[9])
+  m_add(pnid, now, 'fr', 1)
+  m_add(pnid, now, 'frms', wait)
+  m_add(pnid, now, 'frbms', biz)
+  m_max(pnid, now, 'frmax', wait)
+  m_max(pnid, now, 'frbmax', biz)
+end
+if str(t[7]) ~= '' then
+  -- An answer to the customer: timed from their oldest unanswered message, or from the
+  -- assignment when they wrote before the agent had the ticket.
+  local since = math.max(num(t[7]), num(t[6]))
+  m_add(pnid, now, 'rs', 1)
+  m_add(pnid, now, 'rsms', now - since)
+  m_add(pnid, now, 'rsbms', tonumber(ARGV[10]))
+  redis.call('HDEL', TK .. id, 'awaiting_since')
 end
 -- The portfolio follows whoever last served the customer.
 redis.call('HSET', PF .. t[4], t[5], a)
 return {'ok', first}
 """
 
+# ARGV: now, id, actor, tags (JSON array, normalised by bot.tickets.TicketTagsInput)
+_TAGS: Final = """
+local id, actor, raw = ARGV[2], ARGV[3], ARGV[4]
+local t = redis.call('HMGET', TK .. id, 'status', 'phone_number_id', 'created_at', 'tags')
+if not t[1] then return {'missing'} end
+local pnid, created, active = t[2], num(t[3]), t[1] ~= 'closed'
+local old, new = {}, {}
+for _, tag in ipairs(m_tags_of(t[4])) do old[tag] = true end
+for _, tag in ipairs(cjson.decode(raw)) do new[tag] = true end
+local changed = false
+for tag in pairs(old) do
+  if not new[tag] then m_tag(pnid, id, created, tag, -1, active); changed = true end
+end
+for tag in pairs(new) do
+  if not old[tag] then m_tag(pnid, id, created, tag, 1, active); changed = true end
+end
+if raw == '[]' then
+  redis.call('HDEL', TK .. id, 'tags')
+else
+  redis.call('HSET', TK .. id, 'tags', raw)
+end
+if changed then hist(id, {type = 'tagged', by = actor, detail = raw}) end
+return {changed and 'changed' or 'same'}
+"""
+
+# Read-only: every hash of KEYS, as flat field/value lists (empty for a missing key).
+_HASHES: Final = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
+return out
+"""
+
 
 def _script(body: str) -> str:
-    text = _PRELUDE + body
+    text = monitor_lua() + _PRELUDE + body
     for name, value in {
         "@TK@": keys.ticket(""),
         "@TKM@": keys.ticket_messages(""),
@@ -522,6 +630,15 @@ def _text(value: bytes | str | int) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _opt(value: bytes | str | None) -> str | None:
+    """A hash field as text, None when absent or empty."""
+    return _text(value) if value else None
+
+
+def _busy(ticket_id: str) -> ConflictError:
+    return ConflictError("busy", f"ticket {ticket_id} is changing too fast; retry")
+
+
 def _pairs(flat: list[Any]) -> list[tuple[str, str]]:
     items = [_text(v) for v in flat]
     return list(zip(items[::2], items[1::2], strict=True))
@@ -556,6 +673,17 @@ class Routed:
 
 def _routed(flat: list[Any]) -> list[Routed]:
     return [Routed(t, a) for t, a in _pairs(flat)]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """A page of `TicketsStore.search`: `next_cursor` continues it (None: nothing more)."""
+
+    items: list[Ticket]
+    next_cursor: str | None
+
+
+_FINAL: Final = ("closed", "abandoned", "lost")
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,6 +723,7 @@ def _ticket(raw: dict[str, str]) -> Ticket:
         closed_by=closed_by,
         source=raw.get("source") or "message",
         queued_at=_time(raw.get("queued_at")),
+        tags=tuple(json.loads(raw["tags"])) if raw.get("tags") else (),
     )
 
 
@@ -613,6 +742,10 @@ class TicketsStore:
         self._reroute = redis.register_script(_script(_REROUTE))
         self._expire = redis.register_script(_script(_EXPIRE))
         self._reply = redis.register_script(_script(_REPLY))
+        self._tags = redis.register_script(_script(_TAGS))
+        self._hashes = redis.register_script(_HASHES)
+        # Service hours, for the business time of replies and closes (monitoring).
+        self._numbers = NumbersStore(redis)
 
     # --- changes --------------------------------------------------------------------------
 
@@ -680,10 +813,21 @@ class TicketsStore:
         Raises:
             NotFoundError: no such ticket.
         """
-        raw = await self._close(args=[_ms(now), ticket_id, by, actor, detail or ""])
-        if _text(raw[0]) == "missing":
-            raise NotFoundError(f"ticket {ticket_id} not found")
-        return _routed(raw[1:])
+        for _ in range(STALE_TRIES):
+            pnid, assigned = await self._redis.hmget(
+                keys.ticket(ticket_id), ["phone_number_id", "first_assigned_at"]
+            )
+            config = await self._config(pnid)
+            biz = business_ms(config, _time(_opt(assigned)), now)
+            raw = await self._close(
+                args=[_ms(now), ticket_id, by, actor, detail or "", _opt(assigned) or "", biz]
+            )
+            outcome = _text(raw[0])
+            if outcome == "missing":
+                raise NotFoundError(f"ticket {ticket_id} not found")
+            if outcome != "stale":
+                return _routed(raw[1:])
+        raise _busy(ticket_id)
 
     async def transfer_to_agent(
         self, ticket_id: str, agent_id: str, *, actor: str, now: datetime
@@ -751,10 +895,35 @@ class TicketsStore:
                 with their name), `duplicate`.
         """
         marker = keys.ticket_reply(message_id)
-        raw = await self._reply(
-            keys=[marker],
-            args=[_ms(now), ticket_id, agent_id, message_id, text, keys.CLAIM_TTL_S],
-        )
+        for _ in range(STALE_TRIES):
+            pnid, assigned, awaiting = (
+                _opt(v)
+                for v in await self._redis.hmget(
+                    keys.ticket(ticket_id), ["phone_number_id", "assigned_at", "awaiting_since"]
+                )
+            )
+            config = await self._config(pnid)
+            assigned_at, awaiting_at = _time(assigned), _time(awaiting)
+            start = max(awaiting_at, assigned_at or awaiting_at) if awaiting_at else None
+            raw = await self._reply(
+                keys=[marker],
+                args=[
+                    _ms(now),
+                    ticket_id,
+                    agent_id,
+                    message_id,
+                    text,
+                    keys.CLAIM_TTL_S,
+                    assigned or "",
+                    awaiting or "",
+                    business_ms(config, assigned_at, now),
+                    business_ms(config, start, now),
+                ],
+            )
+            if _text(raw[0]) != "stale":
+                break
+        else:
+            raise _busy(ticket_id)
         outcome = _text(raw[0])
         if outcome == "missing":
             raise NotFoundError(f"ticket {ticket_id} not found")
@@ -800,8 +969,48 @@ class TicketsStore:
         """Close the number's waiting tickets idle (no agent, no new message) since before
         `idle_before`: lost, or abandoned when an agent had had it. The ids closed (at most
         DRAIN_BATCH per call)."""
-        raw = await self._expire(args=[_ms(now), phone_number_id, _ms(idle_before)])
+        candidates = [
+            _text(i)
+            for i in await self._redis.zrangebyscore(
+                keys.tickets_idle(phone_number_id), "-inf", _ms(idle_before), 0, DRAIN_BATCH
+            )
+        ]
+        given: dict[str, list[str | int]] = {}
+        if candidates:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for ticket_id in candidates:
+                    pipe.hget(keys.ticket(ticket_id), "first_assigned_at")
+                assigned = await pipe.execute()
+            config = await self._config(phone_number_id)
+            for ticket_id, value in zip(candidates, assigned, strict=True):
+                start = _opt(value)
+                if start is not None:
+                    given[ticket_id] = [start, business_ms(config, _time(start), now)]
+        raw = await self._expire(
+            args=[_ms(now), phone_number_id, _ms(idle_before), json.dumps(given)]
+        )
         return [_text(v) for v in raw]
+
+    async def set_tags(
+        self, ticket_id: str, tags: tuple[str, ...], *, actor: str, now: datetime
+    ) -> bool:
+        """Replace the ticket's tags (normalised by `bot.tickets.TicketTagsInput`), keeping
+        the per-tag counts and the history's tag index in step; True when the set changed
+        (then its history records it). Idempotent: the same set again changes nothing.
+
+        Raises:
+            NotFoundError: no such ticket.
+        """
+        raw = await self._tags(args=[_ms(now), ticket_id, actor, json.dumps(list(tags))])
+        outcome = _text(raw[0])
+        if outcome == "missing":
+            raise NotFoundError(f"ticket {ticket_id} not found")
+        return outcome == "changed"
+
+    async def _config(self, phone_number_id: bytes | str | None) -> NumberConfig | None:
+        if not phone_number_id:
+            return None
+        return await self._numbers.config(_text(phone_number_id))
 
     async def set_owner(self, phone_number_id: str, contact: str, agent_id: str | None) -> None:
         """Set (or with None, clear) the contact's portfolio owner on the number."""
@@ -823,16 +1032,32 @@ class TicketsStore:
         return _ticket({_text(k): _text(v) for k, v in raw.items()})
 
     async def get_many(self, ticket_ids: list[str]) -> list[Ticket]:
-        """The existing tickets among `ticket_ids`, in that order (one round trip)."""
+        """The existing tickets among `ticket_ids`, in that order (one round trip, one
+        command: a client spends more per command than Redis per hash)."""
+        if not ticket_ids:
+            return []
+        flats = await self._hashes(keys=[keys.ticket(t) for t in ticket_ids])
+        out = []
+        for flat in flats:
+            raw = {_text(k): _text(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
+            if "id" in raw:
+                out.append(_ticket(raw))
+        return out
+
+    async def open_for_contacts(
+        self, pairs: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], Ticket]:
+        """The active ticket of each (phone_number_id, contact key) that has one (two round
+        trips whatever the number of pairs)."""
+        if not pairs:
+            return {}
         async with self._redis.pipeline(transaction=False) as pipe:
-            for ticket_id in ticket_ids:
-                pipe.hgetall(keys.ticket(ticket_id))
-            raws = await pipe.execute()
-        return [
-            _ticket({_text(k): _text(v) for k, v in raw.items()})
-            for raw in raws
-            if raw and b"id" in raw
-        ]
+            for pnid, key in pairs:
+                pipe.get(keys.open_ticket(pnid, key))
+            ids = await pipe.execute()
+        found = {pair: _text(i) for pair, i in zip(pairs, ids, strict=True) if i is not None}
+        tickets = {t.id: t for t in await self.get_many(list(found.values()))}
+        return {pair: tickets[i] for pair, i in found.items() if i in tickets}
 
     async def messages(self, ticket_id: str) -> list[TicketMessage]:
         """The ticket's messages, in the order they joined it (inbound ones carry ids only:
@@ -927,3 +1152,98 @@ class TicketsStore:
             start += page
             out.extend(t for t in await self.get_many(ids) if status is None or t.status == status)
         return out[:limit]
+
+    async def search(
+        self,
+        phone_number_id: str,
+        *,
+        since: datetime,
+        until: datetime,
+        agent_id: str | None = None,
+        status: TicketStatus | None = None,
+        tag: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> SearchResult:
+        """The number's tickets created in [since, until), newest first, filtered: `agent_id`
+        held them at some time, `status` is their status now, they carry `tag`.
+
+        Reads the narrowest index the filters allow (tag, agent, final status, active, all)
+        and checks the other filters ticket by ticket, examining at most SEARCH_SCAN_MAX
+        tickets per call: a page may come back short with a `next_cursor` to go on from.
+
+        Raises:
+            ValueError: a malformed `cursor` (see `bot.history.valid_cursor`).
+        """
+        if tag is not None:
+            index = keys.tickets_by_tag(phone_number_id, tag)
+        elif agent_id is not None:
+            index = keys.tickets_by_agent(phone_number_id, agent_id)
+        elif status in _FINAL:
+            index = keys.tickets_by_outcome(phone_number_id, status)
+        elif status is not None:
+            index = keys.tickets_active(phone_number_id)
+        else:
+            index = keys.tickets_all(phone_number_id)
+        low, high = _ms(since), _ms(until) - 1
+        position: tuple[int, str] | None = None
+        if cursor is not None:
+            match = CURSOR_RE.fullmatch(cursor)
+            if match is None:
+                raise ValueError("malformed cursor")
+            position = (int(match[1]), match[2])
+        items: list[Ticket] = []
+        examined = 0
+        exhausted = False
+        while len(items) < limit and examined < SEARCH_SCAN_MAX:
+            want = min(max(limit, 100), SEARCH_SCAN_MAX - examined)
+            chunk = await self._entries_below(index, low, high, position, want)
+            found = {t.id: t for t in await self.get_many([i for _, i in chunk])}
+            held = await self._also_held(phone_number_id, agent_id if tag else None, chunk)
+            for entry in chunk:
+                examined += 1
+                position = entry
+                ticket = found.get(entry[1])
+                if ticket is None or (status is not None and ticket.status != status):
+                    continue
+                if (tag is not None and tag not in ticket.tags) or entry[1] not in held:
+                    continue
+                items.append(ticket)
+                if len(items) == limit:
+                    break
+            if len(chunk) < want and position == (chunk[-1] if chunk else position):
+                exhausted = True
+                break
+        next_cursor = None if exhausted or position is None else f"{position[0]}:{position[1]}"
+        return SearchResult(items=items, next_cursor=next_cursor)
+
+    async def _entries_below(
+        self, index: str, low: int, high: int, position: tuple[int, str] | None, n: int
+    ) -> list[tuple[int, str]]:
+        """Up to `n` (score, id) of `index` in [low, high], newest first, strictly after
+        `position` in that order (equal scores come in reverse id order)."""
+        top = high if position is None else min(high, position[0])
+        out: list[tuple[int, str]] = []
+        skip = 0
+        while len(out) < n and top >= low:
+            pairs = await self._redis.zrevrangebyscore(
+                index, top, low, start=skip, num=n, withscores=True
+            )
+            for member, score in pairs:
+                entry = (int(score), _text(member))
+                if position is None or entry[0] < position[0] or entry[1] < position[1]:
+                    out.append(entry)
+            if len(pairs) < n:
+                break
+            skip += n
+        return out[:n]
+
+    async def _also_held(
+        self, phone_number_id: str, agent_id: str | None, entries: list[tuple[int, str]]
+    ) -> set[str]:
+        """The ids of `entries` that `agent_id` held (all of them when no agent is asked)."""
+        ids = [i for _, i in entries]
+        if agent_id is None or not ids:
+            return set(ids)
+        scores = await self._redis.zmscore(keys.tickets_by_agent(phone_number_id, agent_id), ids)
+        return {i for i, score in zip(ids, scores, strict=True) if score is not None}

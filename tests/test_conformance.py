@@ -241,7 +241,9 @@ async def test_a_stored_message_costs_well_under_2kb(
     new_contacts = await _bytes_per_message(
         client, redis, make_worker, [f"55119{n:08d}" for n in range(200)]
     )
-    assert new_contacts < 1536, new_contacts
+    # Issue 9's budget: under 2 KB per stored message, indexes included. The first message of a
+    # contact also pays for the contact (kept forever) and its search-index entries.
+    assert new_contacts < 2048, new_contacts
     await redis.flushdb()
     await redis.sadd(keys.NUMBERS, "111")
     one_contact = await _bytes_per_message(client, redis, make_worker, ["5511987654321"] * 200)

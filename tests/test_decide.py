@@ -48,7 +48,11 @@ def message(at: datetime, *, button: str | None = None, wamid: str = "wamid.A") 
         message_id=wamid,
     )
     value = payload["entry"][0]["changes"][0]["value"]
-    item = {"phone_number_id": PNID, "contact": value["contacts"][0], "message": value["messages"][0]}
+    item = {
+        "phone_number_id": PNID,
+        "contact": value["contacts"][0],
+        "message": value["messages"][0],
+    }
     return InboundMessage.from_claim(item, wamid=wamid)
 
 
@@ -65,7 +69,8 @@ def test_after_hours_replies_with_the_next_opening_and_logs_the_contact() -> Non
     actions = decide(message(MON_20), config(), ContactState(), MON_20)
     assert kinds(actions) == ["log_after_hours_contact", "after_hours"]
     log, reply = actions
-    assert isinstance(log, LogAfterHoursContact) and isinstance(reply, SendAutoReply)
+    assert isinstance(log, LogAfterHoursContact)
+    assert isinstance(reply, SendAutoReply)
     assert log.requested_return == "N/D"
     assert log.next_opening == datetime(2026, 12, 1, 9, 0, tzinfo=UTC) + timedelta(hours=3)
     assert reply.body["type"] == "text"
@@ -77,7 +82,8 @@ def test_friday_night_reply_says_monday_and_offers_the_button_when_notify_is_on(
     cfg = config(after_hours={"notify_next_service_hour": True})
     actions = decide(message(FRI_20), cfg, ContactState(), FRI_20)
     log, reply = actions
-    assert isinstance(log, LogAfterHoursContact) and log.requested_return == "no"
+    assert isinstance(log, LogAfterHoursContact)
+    assert log.requested_return == "no"
     assert isinstance(reply, SendAutoReply)
     interactive = reply.body["interactive"]
     assert interactive["body"]["text"] == "We are closed. We are back Monday at 09:00."
@@ -91,7 +97,8 @@ def test_notify_button_requests_the_callback_and_confirms() -> None:
     callback, confirm = actions
     assert isinstance(callback, RequestCallback)
     assert callback.callback_at == datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    assert isinstance(confirm, SendAutoReply) and confirm.reply == "notify_confirm"
+    assert isinstance(confirm, SendAutoReply)
+    assert confirm.reply == "notify_confirm"
     assert "tomorrow at 09:00" in confirm.body["text"]["body"]
 
 
@@ -106,7 +113,8 @@ def test_absence_sends_message_with_suggested_agent_card_and_keeps_bookkeeping()
     in_hours = decide(message(MON_10), cfg, ContactState(), MON_10)
     assert kinds(in_hours) == ["route_to_ticket", "absence", "absence_contact"]
     text, card = in_hours[1], in_hours[2]
-    assert isinstance(text, SendAutoReply) and isinstance(card, SendAutoReply)
+    assert isinstance(text, SendAutoReply)
+    assert isinstance(card, SendAutoReply)
     assert text.body["text"]["body"].startswith("Ana is on vacation.")
     assert "https://wa.me/5511999990000" in text.body["text"]["body"]
     assert card.body["contacts"][0]["phones"][0]["wa_id"] == "5511999990000"
@@ -204,6 +212,7 @@ def test_decision_properties(doc: dict[str, Any], at: datetime, delay_s: int) ->
     for action in actions:
         if isinstance(action, SendAutoReply):
             assert action.body["to"] == "+5511987654321"
-            assert action.throttle_kind is not None and action.period
+            assert action.throttle_kind is not None
+            assert action.period
             if action.reply == "after_hours":
                 assert "{next_opening}" not in str(action.body)

@@ -140,3 +140,14 @@ def _ticket_routes(app: web.Application, p: str) -> None:
     r.add_post(f"{p}/tickets/{{ticket_id}}/close", tickets.close_ticket)
     r.add_post(f"{p}/tickets/{{ticket_id}}/transfer", tickets.transfer_ticket)
     r.add_get(f"{p}/agents/{{agent_id}}/events", events.agent_events)
+    _desk_routes(r, p)
+
+
+def _desk_routes(r: web.UrlDispatcher, p: str) -> None:
+    """Monitoring, conversation history, transcripts and ticket tags (issue 11)."""
+    from handlers.api import history, monitoring
+
+    r.add_get(f"{p}/monitoring", monitoring.get_monitoring)
+    r.add_get(f"{p}/numbers/{{phone_number_id}}/history", history.list_history)
+    r.add_get(f"{p}/tickets/{{ticket_id}}/transcript.pdf", history.get_transcript)
+    r.add_put(f"{p}/tickets/{{ticket_id}}/tags", history.put_tags)

@@ -127,13 +127,17 @@ def _wa_id(request: web.Request) -> str:
 
 
 async def served_by(request: web.Request, contacts: list[Contact]) -> dict[str, ServedBy]:
-    """The agent serving each contact right now, by `f"{number}:{key}"`; absent when none.
-
-    The tickets store does not expose "the open ticket of a contact" yet, so nobody is
-    reported; wire it here (one lookup per contact, pipelined) when it does.
-    """
-    del request, contacts
-    return {}
+    """The agent serving each contact right now, by `f"{number}:{key}"`; absent when none
+    (no active ticket, or a ticket still waiting in the queue)."""
+    stores = request.app[stores_key]
+    tickets = await stores.tickets.open_for_contacts([(c.phone_number_id, c.key) for c in contacts])
+    held = {pair: t.agent_id for pair, t in tickets.items() if t.agent_id}
+    agents = {a.id: a for a in await stores.agents.get_many(sorted(set(held.values())))}
+    return {
+        f"{pnid}:{key}": ServedBy(agent_id=agent_id, name=agents[agent_id].name)
+        for (pnid, key), agent_id in held.items()
+        if agent_id in agents
+    }
 
 
 async def _hits(request: web.Request, contacts: list[Contact]) -> list[ContactHit]:

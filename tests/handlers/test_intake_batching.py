@@ -127,6 +127,23 @@ async def test_one_webhooks_script_error_is_its_own(
     assert await redis.zcard("arq:queue") == 20
 
 
+async def test_a_value_redis_cannot_encode_fails_only_its_own_webhook(
+    arq_redis: ArqRedis, redis: aioredis.Redis
+) -> None:
+    intake = CountingIntake(arq_redis)
+    bad = IntakeItem("message", "wamid.bad", PNID, '{"text": "\ud800"}')
+    outcomes = await asyncio.gather(
+        *(intake.submit([message(f"wamid.{i}")]) for i in range(10)),
+        intake.submit([bad]),
+        *(intake.submit([message(f"wamid.{i}")]) for i in range(10, 20)),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[10], UnicodeEncodeError)
+    assert all(isinstance(o, IntakeResult) and o.new == 1 for o in outcomes[:10] + outcomes[11:])
+    assert intake.round_trips == [20]
+    assert await redis.zcard("arq:queue") == 20
+
+
 async def test_scripts_flushed_by_a_redis_restart_are_reloaded_for_the_whole_batch(
     arq_redis: ArqRedis, redis: aioredis.Redis
 ) -> None:

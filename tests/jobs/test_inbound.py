@@ -99,9 +99,7 @@ async def test_message_lands_on_the_timeline_and_the_contact(
     assert (entry.id, entry.direction, entry.text) == ("wamid.A", "in", "Oi")
     processed = [e for e in logs if e["event"] == "inbound_processed"]
     # The number has no settings in this test: the rules see an unknown number.
-    assert [(e["wamid"], e["actions"]) for e in processed] == [
-        ("wamid.A", "ignore:unknown_number")
-    ]
+    assert [(e["wamid"], e["actions"]) for e in processed] == [("wamid.A", "ignore:unknown_number")]
 
 
 async def test_rerunning_the_job_changes_nothing(

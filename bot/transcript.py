@@ -1,0 +1,210 @@
+"""PDF transcripts of tickets (`GET /api/v1/tickets/{id}/transcript.pdf`), rendered with fpdf2.
+
+Pure: `render_transcript` takes what the handler read and returns the PDF's bytes. It is
+CPU-bound (tens of milliseconds), so the handler runs it in a thread.
+
+Text is set in Noto Sans, with Noto Emoji as fpdf2's fallback font for the characters Noto Sans
+lacks, so Portuguese accents and emoji render; both fonts ship in `bot/fonts/` (OFL, see its
+README), so no system font is needed. Times are shown in the number's time zone. WhatsApp
+media carry no public URL: a media message shows as a placeholder with its caption, and any
+URL in a message's text becomes a link.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from fpdf import FPDF
+
+from bot.config import Language
+from bot.tickets import Ticket
+
+FONT_DIR: Final = Path(__file__).parent / "fonts"
+TEXT_FONT: Final = FONT_DIR / "NotoSans-Regular.ttf"
+EMOJI_FONT: Final = FONT_DIR / "NotoEmoji-Regular.ttf"
+_URL_RE: Final = re.compile(r"https?://[^\s<>\"']+")
+# C0/C1 controls other than newline and tab would only print as boxes.
+_CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+_LABELS: Final[dict[str, dict[str, str]]] = {
+    "pt-BR": {
+        "title": "Histórico da conversa",
+        "ticket": "Ticket",
+        "number": "Número",
+        "contact": "Contato",
+        "opened": "Aberto em",
+        "closed": "Encerrado em",
+        "status": "Situação",
+        "agent": "Atendente",
+        "customer": "Cliente",
+        "no_messages": "(nenhuma mensagem)",
+        "media": "mídia",
+        "link": "Link",
+        "page": "Página",
+    },
+    "en": {
+        "title": "Conversation transcript",
+        "ticket": "Ticket",
+        "number": "Number",
+        "contact": "Contact",
+        "opened": "Opened",
+        "closed": "Closed",
+        "status": "Status",
+        "agent": "Agent",
+        "customer": "Customer",
+        "no_messages": "(no messages)",
+        "media": "media",
+        "link": "Link",
+        "page": "Page",
+    },
+    "es": {
+        "title": "Historial de la conversación",
+        "ticket": "Ticket",
+        "number": "Número",
+        "contact": "Contacto",
+        "opened": "Abierto",
+        "closed": "Cerrado",
+        "status": "Estado",
+        "agent": "Agente",
+        "customer": "Cliente",
+        "no_messages": "(sin mensajes)",
+        "media": "multimedia",
+        "link": "Enlace",
+        "page": "Página",
+    },
+}
+# Message types that are text already; anything else is media or an interaction.
+_TEXT_TYPES: Final = frozenset({"text", "button", "interactive", None})
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One message of the transcript: who wrote it, when, and what."""
+
+    at: datetime
+    author: str
+    inbound: bool
+    text: str | None
+    type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """Everything a transcript shows (the handler reads it; this module only renders)."""
+
+    ticket: Ticket
+    number_id: str
+    number_name: str | None
+    zone: ZoneInfo
+    language: Language
+    agent_name: str | None
+    lines: Sequence[Line]
+    generated_at: datetime
+
+
+def _clean(text: str) -> str:
+    return _CONTROL_RE.sub("", text)
+
+
+def _when(at: datetime, zone: ZoneInfo) -> str:
+    local = at.astimezone(zone)
+    offset = local.strftime("%z")
+    return local.strftime("%d/%m/%Y %H:%M:%S") + f" ({offset[:3]}:{offset[3:]})"
+
+
+def _body(line: Line, labels: dict[str, str]) -> str:
+    text = _clean(line.text or "")
+    if line.type not in _TEXT_TYPES:
+        placeholder = f"[{labels['media']}: {line.type}]"
+        return f"{placeholder} {text}".strip()
+    return text
+
+
+class _Document(FPDF):
+    """An FPDF with the transcript's page footer."""
+
+    footer_text = ""
+    page_label = ""
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("NotoSans", size=8)
+        self.set_text_color(120, 120, 120)
+        # {nb} is fpdf2's alias for the page count, filled in when the document closes.
+        text = f"{self.footer_text} · {self.page_label} {self.page_no()}/{{nb}}"
+        self.cell(0, 6, text, align="C")
+
+
+def render_transcript(transcript: Transcript) -> bytes:
+    """The ticket's conversation as a PDF: a header (number, contact, times, status, agent),
+    then every message with its author and local time. Deterministic for the same input."""
+    t = transcript
+    labels = _LABELS.get(t.language, _LABELS["en"])
+    ticket = t.ticket
+    pdf = _Document(format="A4")
+    pdf.footer_text = f"{labels['ticket']} {ticket.id}"
+    pdf.page_label = labels["page"]
+    pdf.set_creation_date(t.generated_at)
+    pdf.set_title(f"{labels['title']} · {ticket.id}")
+    pdf.set_creator("deskline")
+    pdf.add_font("NotoSans", "", str(TEXT_FONT))
+    pdf.add_font("NotoEmoji", "", str(EMOJI_FONT))
+    pdf.set_fallback_fonts(["NotoEmoji"])
+    pdf.set_auto_page_break(auto=True, margin=18)
+    pdf.add_page()
+
+    pdf.set_font("NotoSans", size=16)
+    pdf.multi_cell(0, 9, labels["title"], new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+    contact = ticket.contact
+    who = " · ".join(v for v in (contact.name, contact.phone or contact.wa_id) if v)
+    header = [
+        (labels["ticket"], ticket.id),
+        (labels["number"], f"{t.number_name} ({t.number_id})" if t.number_name else t.number_id),
+        (labels["contact"], who or "-"),
+        (labels["opened"], _when(ticket.created_at, t.zone)),
+        (labels["closed"], _when(ticket.closed_at, t.zone) if ticket.closed_at else "-"),
+        (labels["status"], ticket.status),
+        (labels["agent"], t.agent_name or ticket.agent_id or "-"),
+    ]
+    pdf.set_font("NotoSans", size=10)
+    for label, value in header:
+        pdf.set_text_color(90, 90, 90)
+        pdf.cell(32, 6, f"{label}:")
+        pdf.set_text_color(0, 0, 0)
+        pdf.multi_cell(0, 6, _clean(value), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_draw_color(180, 180, 180)
+    pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+    pdf.ln(3)
+
+    if not t.lines:
+        pdf.multi_cell(0, 6, labels["no_messages"], new_x="LMARGIN", new_y="NEXT")
+    for line in t.lines:
+        pdf.set_font("NotoSans", size=9)
+        if line.inbound:
+            pdf.set_text_color(0, 90, 160)
+        else:
+            pdf.set_text_color(0, 120, 60)
+        pdf.multi_cell(
+            0, 5, f"{_when(line.at, t.zone)} — {_clean(line.author)}", new_x="LMARGIN", new_y="NEXT"
+        )
+        pdf.set_font("NotoSans", size=10)
+        pdf.set_text_color(0, 0, 0)
+        body = _body(line, labels)
+        if body:
+            pdf.multi_cell(0, 5.5, body, new_x="LMARGIN", new_y="NEXT")
+        for url in _URL_RE.findall(line.text or ""):
+            pdf.set_text_color(0, 0, 200)
+            pdf.multi_cell(
+                0, 5.5, f"{labels['link']}: {url}", link=url, new_x="LMARGIN", new_y="NEXT"
+            )
+            pdf.set_text_color(0, 0, 0)
+        pdf.ln(2.5)
+    return bytes(pdf.output())

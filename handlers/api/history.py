@@ -1,0 +1,201 @@
+"""Conversation history: a number's tickets of the last 3 months, PDF transcripts, ticket tags.
+
+Permissions: the history and a transcript are readable by everybody attached to the number
+(like its tickets); tags are set by whoever may manage the ticket (its agent, a manager of its
+number, an admin). Retention: bot/history.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from bot.config import is_valid_id, parse_body
+from bot.errors import InvalidInputError, NotFoundError
+from bot.history import (
+    PAGE_DEFAULT,
+    PAGE_MAX,
+    HistoryPage,
+    parse_bound,
+    valid_cursor,
+    window_start,
+)
+from bot.keys import clock_key, stores_key
+from bot.tickets import (
+    TICKET_STATUSES,
+    Ticket,
+    TicketMessage,
+    TicketTagsInput,
+    can_manage_ticket,
+    can_read_tickets,
+)
+from bot.transcript import Line, Transcript, render_transcript
+from handlers.api import model_response, path_id, read_json
+from handlers.api.auth import caller_of, forbid_unless
+
+# Inbound text comes from the contact's timeline, read from a day before the first message.
+TIMELINE_SLACK: Final = timedelta(days=1)
+TIMELINE_READ_MAX: Final = 2000
+
+
+async def _readable(request: web.Request) -> Ticket:
+    ticket_id = path_id(request, "ticket_id")
+    ticket = await request.app[stores_key].tickets.get(ticket_id)
+    if ticket is None:
+        raise NotFoundError(f"ticket {ticket_id} not found")
+    forbid_unless(can_read_tickets(caller_of(request), ticket.phone_number_id), "not your number")
+    return ticket
+
+
+def _tag(raw: str) -> str:
+    try:
+        return TicketTagsInput(tags=(raw,)).tags[0]
+    except ValueError:
+        raise InvalidInputError(
+            "tag must be 1-40 letters, digits, spaces, '.', '-' or '_'", "tag"
+        ) from None
+
+
+async def list_history(request: web.Request) -> web.Response:
+    """The number's tickets created in the window, newest first, filtered by `agent` (held it
+    at some time), `status` (now) and `tag`; `from` / `to` narrow the last 3 months (dates
+    in the number's zone, or instants). Paginated by `cursor`."""
+    pnid = path_id(request, "phone_number_id")
+    forbid_unless(can_read_tickets(caller_of(request), pnid), "not one of your numbers")
+    stores = request.app[stores_key]
+    config = await stores.numbers.config(pnid)
+    if config is None:
+        raise NotFoundError(f"number {pnid} not found")
+    q = request.query
+    zone = config.zone
+    now = request.app[clock_key].now()
+    start = window_start(zone, now)
+    # Tickets are stamped at most `now`: one millisecond past it includes them.
+    end = now + timedelta(milliseconds=1)
+    since = max(parse_bound(q.get("from"), "from", zone, end=False) or start, start)
+    until = min(parse_bound(q.get("to"), "to", zone, end=True) or end, end)
+    agent = q.get("agent") or None
+    if agent is not None and not is_valid_id(agent):
+        raise InvalidInputError("agent must be an agent id", "agent")
+    status = q.get("status") or None
+    if status is not None and status not in TICKET_STATUSES:
+        raise InvalidInputError(f"status must be one of {', '.join(TICKET_STATUSES)}", "status")
+    tag = _tag(q["tag"]) if q.get("tag") else None
+    cursor = q.get("cursor") or None
+    if cursor is not None and not valid_cursor(cursor):
+        raise InvalidInputError("cursor must be the next_cursor of a previous page", "cursor")
+    raw_limit = q.get("limit", str(PAGE_DEFAULT))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= PAGE_MAX:
+        raise InvalidInputError(f"limit must be an integer from 1 to {PAGE_MAX}", "limit")
+    if since >= until:
+        page_items, next_cursor = [], None
+    else:
+        page = await stores.tickets.search(
+            pnid,
+            since=since,
+            until=until,
+            agent_id=agent,
+            status=status,
+            tag=tag,
+            cursor=cursor,
+            limit=int(raw_limit),
+        )
+        page_items, next_cursor = page.items, page.next_cursor
+    return model_response(
+        HistoryPage(
+            items=page_items,
+            next_cursor=next_cursor,
+            from_=since.astimezone(zone),
+            to=until.astimezone(zone),
+        )
+    )
+
+
+async def _messages(request: web.Request, ticket: Ticket) -> list[TicketMessage]:
+    """The ticket's messages, inbound ones with their text and type from the timeline."""
+    stores = request.app[stores_key]
+    messages = await stores.tickets.messages(ticket.id)
+    inbound = {m.id for m in messages if m.direction == "in"}
+    if not inbound or not ticket.contact_key:
+        return messages
+    entries = await stores.timeline.list(
+        ticket.phone_number_id,
+        ticket.contact_key,
+        since=min(m.at for m in messages) - TIMELINE_SLACK,
+        limit=TIMELINE_READ_MAX,
+    )
+    found = {e.id: e for e in entries if e.id in inbound}
+    return [
+        m.model_copy(update={"text": found[m.id].text, "type": found[m.id].type})
+        if m.id in found
+        else m
+        for m in messages
+    ]
+
+
+async def get_transcript(request: web.Request) -> web.Response:
+    """The ticket's conversation as a PDF (who, when in the number's zone, what; media as
+    placeholders, URLs as links), for whoever may read the ticket."""
+    ticket = await _readable(request)
+    stores = request.app[stores_key]
+    messages = await _messages(request, ticket)
+    config = await stores.numbers.config(ticket.phone_number_id)
+    agent_ids = sorted(
+        {m.agent_id for m in messages if m.agent_id} | {ticket.agent_id or ""} - {""}
+    )
+    names = {a.id: a.name for a in await stores.agents.get_many(agent_ids)}
+    customer = ticket.contact.name or ticket.contact.phone or ticket.contact.wa_id or "-"
+    lines = [
+        Line(
+            at=m.at,
+            author=customer
+            if m.direction == "in"
+            else names.get(m.agent_id or "", m.agent_id or "deskline"),
+            inbound=m.direction == "in",
+            text=m.text,
+            type=m.type,
+        )
+        for m in messages
+    ]
+    transcript = Transcript(
+        ticket=ticket,
+        number_id=ticket.phone_number_id,
+        number_name=config.display_name if config is not None else None,
+        zone=config.zone if config is not None else ZoneInfo("UTC"),
+        language=config.language if config is not None else "en",
+        agent_name=names.get(ticket.agent_id or ""),
+        lines=lines,
+        generated_at=request.app[clock_key].now(),
+    )
+    # Rendering is CPU work (font subsetting): off the event loop.
+    body = await asyncio.to_thread(render_transcript, transcript)
+    return web.Response(
+        body=body,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="ticket-{ticket.id}.pdf"'},
+    )
+
+
+async def put_tags(request: web.Request) -> web.Response:
+    """Replace the ticket's tags (`{"tags": [...]}`, at most 20, normalised to lower case);
+    its agent, a manager of its number or an admin. Idempotent: the same set changes nothing.
+    Monitoring counts tags per number; the history filters on them."""
+    ticket = await _readable(request)
+    caller = caller_of(request)
+    forbid_unless(
+        can_manage_ticket(caller, ticket.phone_number_id, ticket.agent_id),
+        "only the agent of this ticket, a manager of its number or an admin",
+    )
+    data = parse_body(TicketTagsInput, await read_json(request))
+    stores = request.app[stores_key]
+    await stores.tickets.set_tags(
+        ticket.id, data.tags, actor=caller.id, now=request.app[clock_key].now()
+    )
+    updated = await stores.tickets.get(ticket.id)
+    if updated is None:  # expired between the change and this read
+        raise NotFoundError(f"ticket {ticket.id} not found")
+    return model_response(updated)

@@ -1,0 +1,295 @@
+"""Console page of a number's after-hours contacts: the 7-day table, and the dialog that sends
+an active message (pick a template, fill its variables, send).
+
+Reads are the API's (`AfterHoursStore.rows` → `Row.view`), and sending follows
+`POST /api/v1/numbers/{id}/after-hours-contacts/{id}/active-message` step by step: the same
+input model (`ActiveMessageInput`), template lookup (`handlers.api.templates.find_template`)
+and check (`Template.check`), the same 24-hour claim, `send_reply` job and row update. So the
+422 names the same field (`template`, `variables`, `variables[i]`) and a repeat within 24
+hours is the same 409 `already_sent`, with the same `force`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import timedelta
+from typing import Any, Final
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot import bodies
+from bot.config import invalid_input
+from bot.errors import ConflictError, InvalidInputError, NotFoundError
+from bot.keys import clock_key, queue_key, stores_key
+from bot.queue import enqueue_reply
+from bot.replies import ReplyKind, ReplyRequest
+from handlers.api.templates import find_template, graph_copy
+from handlers.console.context import is_htmx, user_of
+from handlers.console.numbers import readable_number
+from handlers.console.render import render_fragment, render_page
+from storage import keys
+from storage.after_hours import (
+    REQUESTED_RETURNS,
+    ROW_ID_PATTERN,
+    ActiveMessageInput,
+    AfterHoursContact,
+)
+from storage.templates import Template
+
+_ROW_ID_RE: Final = re.compile(ROW_ID_PATTERN)
+_VARIABLE = re.compile(r"^variables\[(\d{1,3})\]$")
+
+
+async def _templates(request: web.Request) -> list[Template]:
+    """Every template the API lists: the Graph API's (cached an hour), then registered ones."""
+    copy = await graph_copy(request, max_age=timedelta(seconds=keys.TEMPLATES_FRESH_S))
+    registered = await request.app[stores_key].templates.registered()
+    return [*(copy.templates if copy else []), *registered]
+
+
+def _sendable(template: Template) -> bool:
+    try:
+        template.check(["x"] * template.variables)
+    except InvalidInputError:
+        return False
+    return True
+
+
+async def page(request: web.Request) -> web.Response:
+    """The number's after-hours contacts of the last 7 days, newest first, with the API's
+    filters (`requested_return`, `message_sent`); unknown filter values are ignored."""
+    stored = await readable_number(request)
+    requested = request.query.get("requested_return") or None
+    if requested not in REQUESTED_RETURNS:
+        requested = None
+    raw_sent = (request.query.get("message_sent") or "").lower()
+    sent = {"true": True, "false": False}.get(raw_sent)
+    now = request.app[clock_key].now()
+    zone = stored.config.zone
+    rows = await request.app[stores_key].after_hours.rows(stored.phone_number_id, now)
+    items = [
+        row.view(zone)
+        for row in rows
+        if (requested is None or row.requested_return == requested)
+        and (sent is None or row.message_sent == sent)
+    ]
+    context = {
+        "number": stored,
+        "items": items,
+        "zone": zone,
+        "requested": requested or "",
+        "sent": raw_sent if sent is not None else "",
+        "requested_returns": REQUESTED_RETURNS,
+        "section": "after-hours",
+    }
+    if is_htmx(request) and request.headers.get("HX-Target") == "ah-table":
+        return render_fragment(request, "after_hours/_table.html", context)
+    return await render_page(request, "after_hours/page.html", context)
+
+
+async def _row(request: web.Request, number: str) -> AfterHoursContact:
+    rid = request.match_info["id"]
+    store = request.app[stores_key].after_hours
+    row = None
+    if _ROW_ID_RE.fullmatch(rid) is not None:
+        row = await store.get(number, rid, request.app[clock_key].now())
+    if row is None:
+        raise NotFoundError(f"There is no after-hours contact {rid[:40]} on this number.")
+    config = await request.app[stores_key].numbers.config(number)
+    assert config is not None  # readable_number found it
+    return row.view(config.zone)
+
+
+def _choice(value: str) -> tuple[str, str]:
+    name, _, language = value.partition("|")
+    return name, language
+
+
+async def _form_context(
+    request: web.Request,
+    item: AfterHoursContact,
+    *,
+    choice: str,
+    variables: list[str],
+    force: bool = False,
+    errors: dict[str, str] | None = None,
+    message: str | None = None,
+    conflict: bool = False,
+) -> dict[str, Any]:
+    templates = await _templates(request)
+    name, language = _choice(choice)
+    chosen = next((t for t in templates if (t.name, t.language) == (name, language)), None)
+    count = chosen.variables if chosen is not None else 0
+    number = request.match_info["phone_number_id"]
+    return {
+        "item": item,
+        "templates": [(t, _sendable(t)) for t in templates],
+        "chosen": chosen,
+        "choice": choice if chosen is not None else "",
+        "variables": (variables + [""] * count)[:count],
+        "force": force,
+        "errors": errors or {},
+        "message": message,
+        "conflict": conflict,
+        "action": f"/console/numbers/{number}/after-hours/{item.id}/message",
+    }
+
+
+async def message_form(request: web.Request) -> web.Response:
+    """The send-active-message dialog for one row (a page of its own without JavaScript);
+    `?template=name|language` picks a template and shows its variables."""
+    stored = await readable_number(request)
+    item = await _row(request, stored.phone_number_id)
+    context = await _form_context(
+        request, item, choice=request.query.get("template", ""), variables=[]
+    )
+    if is_htmx(request):
+        return render_fragment(request, "after_hours/_message_form.html", context)
+    context.update(number=stored, section="after-hours")
+    return await render_page(request, "after_hours/message.html", context)
+
+
+def _variables(form: Any) -> list[str]:
+    found: dict[int, str] = {}
+    for key, value in form.items():
+        match = _VARIABLE.match(key)
+        if match is not None and isinstance(value, str) and int(match[1]) < 100:
+            found[int(match[1])] = value.strip()
+    return [found.get(i, "") for i in range(max(found) + 1)] if found else []
+
+
+async def send_message(request: web.Request) -> web.Response:
+    """Queue the active message as the API does: 200 with the dialog's confirmation and the
+    row updated (`message sent`), or the form again with the 422 next to its field, or the
+    409 `already_sent` offering to send anyway."""
+    stored = await readable_number(request)
+    number = stored.phone_number_id
+    item = await _row(request, number)
+    form = await request.post()
+    choice = str(form.get("template", ""))
+    variables = _variables(form)
+    force = form.get("force") == "on"
+    name, language = _choice(choice)
+    try:
+        body = ActiveMessageInput.model_validate(
+            {"template": name, "language": language, "variables": variables, "force": force}
+        )
+    except ValidationError as exc:
+        error = invalid_input(exc)
+        field = "template" if error.field in ("template", "language") else error.field or "template"
+        return await _form_again(request, item, choice, variables, force, field, error.message)
+    try:
+        updated = await queue_active_message(request, number, item.id, body)
+    except InvalidInputError as exc:
+        return await _form_again(
+            request, item, choice, variables, force, exc.field or "template", exc.message
+        )
+    except ConflictError as exc:
+        context = await _form_context(
+            request, item, choice=choice, variables=variables, force=force,
+            message=exc.message, conflict=True,
+        )  # fmt: skip
+        return _form_answer(request, context, 409)
+    context = {"item": updated, "zone": stored.config.zone, "number": stored}
+    if not is_htmx(request):
+        raise web.HTTPSeeOther(f"/console/numbers/{number}/after-hours?sent={updated.id}")
+    return render_fragment(request, "after_hours/_sent.html", context)
+
+
+async def _form_again(
+    request: web.Request,
+    item: AfterHoursContact,
+    choice: str,
+    variables: list[str],
+    force: bool,
+    field: str,
+    message: str,
+) -> web.Response:
+    context = await _form_context(
+        request, item, choice=choice, variables=variables, force=force,
+        errors={field: message}, message=message,
+    )  # fmt: skip
+    return _form_answer(request, context, 422)
+
+
+def _form_answer(request: web.Request, context: dict[str, Any], status: int) -> web.Response:
+    return render_fragment(request, "after_hours/_message_form.html", context, status=status)
+
+
+async def queue_active_message(
+    request: web.Request, number: str, rid: str, body: ActiveMessageInput
+) -> AfterHoursContact:
+    """`POST …/after-hours-contacts/{id}/active-message`, as the API handler performs it.
+
+    One send per accepted request, keyed by a natural key naming this request; the 24-hour
+    mark (per contact and template) is what refuses a repeat.
+
+    Raises:
+        NotFoundError: no such row (or number).
+        InvalidInputError: `template`, `variables` or `variables[i]`.
+        ConflictError: `already_sent` within 24 hours without `force`.
+    """
+    stores = request.app[stores_key]
+    now = request.app[clock_key].now()
+    config = await stores.numbers.config(number)
+    row = (
+        None
+        if _ROW_ID_RE.fullmatch(rid) is None
+        else await stores.after_hours.get(number, rid, now)
+    )
+    if config is None or row is None:
+        raise NotFoundError(f"no after-hours contact {rid} on number {number}")
+    template = await find_template(request, body.template, body.language)
+    if template is None:
+        raise InvalidInputError(
+            f"unknown template {body.template} ({body.language}): not in the WABA's approved"
+            " templates nor registered",
+            "template",
+        )
+    template.check(body.variables)
+    natural_key = f"active:{number}:{row.contact}:{template.name}:{secrets.token_hex(8)}"
+    after_hours = stores.after_hours
+    if not await after_hours.claim_active_message(
+        number, row.contact, template.name, natural_key, force=body.force
+    ):
+        raise ConflictError(
+            "already_sent",
+            f"Template {template.name} already went to this contact within 24 hours.",
+        )
+    caller = user_of(request).caller
+    reply = ReplyRequest(
+        natural_key=natural_key,
+        phone_number_id=number,
+        wa_id=row.wa_id,
+        user_id=row.user_id,
+        contact=row.contact,
+        kind=ReplyKind.ACTIVE_MESSAGE,
+        body=bodies.template(
+            bodies.recipient(row.wa_id, row.user_id),
+            template.name,
+            template.language,
+            body.variables,
+            tag=natural_key,
+        ),
+        free_form=False,
+        author=caller.id,
+    )
+    try:
+        await enqueue_reply(request.app[queue_key], reply)
+    except BaseException:
+        # Not queued: free the 24-hour mark, or a retry would get a 409.
+        await after_hours.release_active_message(number, row.contact, template.name, natural_key)
+        raise
+    await after_hours.mark_message_sent(
+        number,
+        rid,
+        template=template.name,
+        language=template.language,
+        natural_key=natural_key,
+        at=now,
+        by=caller.id,
+    )
+    updated = await after_hours.get(number, rid, now)
+    return (updated or row).view(config.zone)

@@ -1,0 +1,353 @@
+"""Console page of a number's tickets: the queue, the user's own, the others' (managers and
+admins), one ticket with its conversation, and reply / close / transfer; the user's status.
+
+Lists refresh on every event of the desk's stream (handlers/console/events.py) and, since a
+ticket that starts waiting announces itself to nobody, every few seconds as well. Each action
+follows its API handler step by step (`/api/v1/tickets/{id}/messages`, `/close`,
+`/transfer`, `/api/v1/agents/{id}/status`): same input models, same permission rules
+(`bot.tickets`, `bot.auth`), same store calls and jobs, so a 409 says what the API's says.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import timedelta
+from typing import Any, Final, Literal
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot import auth, bodies
+from bot.config import StatusInput, StoredNumber, invalid_input
+from bot.errors import ConflictError, InvalidInputError, NotFoundError
+from bot.keys import clock_key, queue_key, stores_key
+from bot.queue import enqueue_drain_queue, enqueue_reply
+from bot.replies import ReplyKind, ReplyRequest
+from bot.tickets import (
+    AGENT_QUIET_S,
+    Ticket,
+    TicketMessage,
+    TicketReplyInput,
+    can_manage_ticket,
+    can_read_tickets,
+)
+from handlers.console.context import is_htmx, user_of
+from handlers.console.numbers import readable_number
+from handlers.console.render import render_fragment, render_page
+
+# How far back the timeline is read for a ticket's inbound texts (as the API does).
+TIMELINE_SLACK: Final = timedelta(days=1)
+TIMELINE_READ_MAX: Final = 1000
+LIST_LIMIT: Final = 100
+CLOSED_SHOWN: Final = 10
+_KEY_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_TICKET_ID_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+async def _lists(request: web.Request, number: str) -> dict[str, Any]:
+    caller = user_of(request).caller
+    store = request.app[stores_key].tickets
+    waiting = await store.for_number(number, "waiting", LIST_LIMIT)
+    waiting += await store.for_number(number, "transferred", LIST_LIMIT)
+    waiting.sort(key=lambda t: t.queued_at or t.created_at)
+    active = await store.for_number(number, "open", LIST_LIMIT)
+    mine = [t for t in active if t.agent_id == caller.id]
+    sees_all = caller.is_admin or caller.role == "manager"
+    others = [t for t in active if t.agent_id != caller.id] if sees_all else []
+    closed = await store.for_number(number, "closed", CLOSED_SHOWN)
+    return {"queue": waiting, "mine": mine, "others": others, "closed": closed}
+
+
+async def _agent_record(request: web.Request) -> Any:
+    user = user_of(request)
+    if user.agent is None:
+        return None
+    return await request.app[stores_key].agents.get(user.caller.id)
+
+
+async def page(request: web.Request) -> web.Response:
+    """The number's tickets, the user's status, and (with `?ticket=`) one ticket open."""
+    stored = await readable_number(request)
+    context: dict[str, Any] = {
+        "number": stored,
+        "zone": stored.config.zone,
+        "section": "tickets",
+        "me": await _agent_record(request),
+        "detail": None,
+        **await _lists(request, stored.phone_number_id),
+    }
+    ticket_id = request.query.get("ticket")
+    if ticket_id:
+        ticket = await readable_ticket(request, ticket_id)
+        if ticket.phone_number_id == stored.phone_number_id:
+            context["detail"] = await _detail_context(request, ticket, stored)
+    return await render_page(request, "tickets/page.html", context)
+
+
+async def lists(request: web.Request) -> web.Response:
+    """The lists alone, for the page to refresh (htmx)."""
+    stored = await readable_number(request)
+    context = {
+        "number": stored,
+        "zone": stored.config.zone,
+        **await _lists(request, stored.phone_number_id),
+    }
+    return render_fragment(request, "tickets/_lists.html", context)
+
+
+async def readable_ticket(request: web.Request, ticket_id: str) -> Ticket:
+    """The ticket, if the user may read it: 404 when there is none, 403 outside their
+    numbers (the API's `_ticket`)."""
+    ticket = None
+    if _TICKET_ID_RE.fullmatch(ticket_id) is not None:
+        ticket = await request.app[stores_key].tickets.get(ticket_id)
+    if ticket is None:
+        raise NotFoundError(f"There is no ticket {ticket_id[:64]}.")
+    if not can_read_tickets(user_of(request).caller, ticket.phone_number_id):
+        raise web.HTTPForbidden(reason="This ticket belongs to a number you are not attached to.")
+    return ticket
+
+
+async def ticket_messages(request: web.Request, ticket: Ticket) -> list[TicketMessage]:
+    """The ticket's messages, inbound ones with their text from the contact's timeline (as
+    `GET /api/v1/tickets/{id}` answers them)."""
+    stores = request.app[stores_key]
+    messages = await stores.tickets.messages(ticket.id)
+    inbound = {m.id for m in messages if m.direction == "in"}
+    if not inbound or not ticket.contact_key:
+        return messages
+    since = min(m.at for m in messages) - TIMELINE_SLACK
+    entries = await stores.timeline.list(
+        ticket.phone_number_id, ticket.contact_key, since=since, limit=TIMELINE_READ_MAX
+    )
+    found = {e.id: e for e in entries if e.id in inbound}
+    return [
+        TicketMessage(
+            id=m.id, direction=m.direction, at=m.at, text=found[m.id].text, type=found[m.id].type
+        )
+        if m.id in found
+        else m
+        for m in messages
+    ]
+
+
+async def _detail_context(
+    request: web.Request,
+    ticket: Ticket,
+    stored: StoredNumber,
+    *,
+    error: str | None = None,
+    draft: str = "",
+) -> dict[str, Any]:
+    user = user_of(request)
+    stores = request.app[stores_key]
+    holder = ticket.agent_id if ticket.status == "open" else None
+    agents = await stores.agents.on_number(ticket.phone_number_id)
+    now = request.app[clock_key].now()
+    window = await stores.contacts.window_open(ticket.phone_number_id, ticket.contact_key, now)
+    return {
+        "ticket": ticket,
+        "number": stored,
+        "zone": stored.config.zone,
+        "messages": await ticket_messages(request, ticket),
+        "history": await stores.tickets.history(ticket.id),
+        "can_reply": ticket.status == "open" and ticket.agent_id == user.caller.id,
+        "can_manage": ticket.status != "closed"
+        and can_manage_ticket(user.caller, ticket.phone_number_id, holder),
+        "agents": [a for a in agents if a.id != ticket.agent_id],
+        "window_open": window,
+        "quick_replies": await stores.quick_replies.categories(user.caller.id),
+        # A reply form carries its own idempotency key: a double submit sends once.
+        "reply_key": secrets.token_hex(12),
+        "error": error,
+        "draft": draft,
+    }
+
+
+async def number_of(request: web.Request, ticket: Ticket) -> StoredNumber:
+    stored = await request.app[stores_key].numbers.get(ticket.phone_number_id)
+    if stored is None:
+        raise NotFoundError(f"Number {ticket.phone_number_id} is not served any more.")
+    return stored
+
+
+async def detail(request: web.Request) -> web.Response:
+    """One ticket: its conversation and history, and what the user may do with it."""
+    ticket = await readable_ticket(request, request.match_info["ticket_id"])
+    stored = await number_of(request, ticket)
+    if not is_htmx(request):
+        raise web.HTTPSeeOther(
+            f"/console/numbers/{ticket.phone_number_id}/tickets?ticket={ticket.id}"
+        )
+    context = await _detail_context(request, ticket, stored)
+    return render_fragment(request, "tickets/_detail.html", context)
+
+
+async def _after_action(
+    request: web.Request,
+    ticket_id: str,
+    *,
+    error: str | None = None,
+    draft: str = "",
+    status: int = 200,
+) -> web.Response:
+    ticket = await readable_ticket(request, ticket_id)
+    stored = await number_of(request, ticket)
+    if not is_htmx(request):
+        if error is not None:
+            raise ConflictError("refused", error)
+        raise web.HTTPSeeOther(
+            f"/console/numbers/{ticket.phone_number_id}/tickets?ticket={ticket.id}"
+        )
+    context = await _detail_context(request, ticket, stored, error=error, draft=draft)
+    context.update(await _lists(request, ticket.phone_number_id))
+    context["oob"] = True
+    return render_fragment(request, "tickets/_detail.html", context, status=status)
+
+
+async def reply(request: web.Request) -> web.Response:
+    """The holding agent's reply, as `POST /api/v1/tickets/{id}/messages`: recorded, then
+    queued to the outbox. 409 with the reason (window closed, served by someone else, still
+    in the queue) shown above the reply box, the text kept."""
+    ticket = await readable_ticket(request, request.match_info["ticket_id"])
+    caller = user_of(request).caller
+    form = await request.post()
+    text = str(form.get("text", ""))
+    key = str(form.get("key", ""))
+    if _KEY_RE.fullmatch(key) is None:
+        key = secrets.token_hex(12)
+    try:
+        data = TicketReplyInput.model_validate({"text": text})
+    except ValidationError as exc:
+        message = invalid_input(exc).message
+        return await _after_action(request, ticket.id, error=message, draft=text, status=422)
+    stores = request.app[stores_key]
+    now = request.app[clock_key].now()
+    message_id = f"agent:{ticket.id}:{key}"
+    if not await stores.contacts.window_open(ticket.phone_number_id, ticket.contact_key, now):
+        return await _after_action(
+            request,
+            ticket.id,
+            error="The 24-hour window since the customer's last message is closed: only an"
+            " approved template may go out.",
+            draft=text,
+            status=409,
+        )
+    try:
+        await stores.tickets.record_reply(ticket.id, caller.id, message_id, data.text, now=now)
+    except ConflictError as exc:
+        if exc.code == "served_by_another":
+            holder = await stores.agents.get(exc.message)
+            name = holder.name if holder is not None else exc.message
+            return await _after_action(
+                request,
+                ticket.id,
+                error=f"This customer is being served by {name}.",
+                draft=text,
+                status=409,
+            )
+        if exc.code == "not_assigned":
+            return await _after_action(
+                request, ticket.id, error="This ticket waits in the queue.", draft=text, status=409
+            )
+        if exc.code != "duplicate":
+            return await _after_action(
+                request, ticket.id, error=exc.message, draft=text, status=409
+            )
+        # The same form sent twice: queue it again (the outbox is idempotent on the id).
+    await enqueue_reply(
+        request.app[queue_key],
+        ReplyRequest(
+            natural_key=message_id,
+            phone_number_id=ticket.phone_number_id,
+            wa_id=ticket.contact.wa_id,
+            user_id=ticket.user_id,
+            contact=ticket.contact_key,
+            kind=ReplyKind.AGENT,
+            body=bodies.text(bodies.recipient(ticket.contact.wa_id, ticket.user_id), data.text),
+            free_form=True,
+            ticket_id=ticket.id,
+            author=caller.id,
+        ),
+    )
+    await stores.throttle.mark_agent_active(
+        ticket.phone_number_id, ticket.contact_key, AGENT_QUIET_S
+    )
+    return await _after_action(request, ticket.id)
+
+
+async def close(request: web.Request) -> web.Response:
+    """Close the ticket (its agent, a manager of its number, an admin), as the API does."""
+    ticket = await readable_ticket(request, request.match_info["ticket_id"])
+    caller = user_of(request).caller
+    if not can_manage_ticket(caller, ticket.phone_number_id, ticket.agent_id):
+        raise web.HTTPForbidden(
+            reason="Only the agent serving this ticket, a manager of its number or an admin"
+            " closes it."
+        )
+    form = await request.post()
+    by: Literal["agent", "customer"] = (
+        "customer" if form.get("closed_by") == "customer" else "agent"
+    )
+    await request.app[stores_key].tickets.close(
+        ticket.id, by=by, actor=caller.id, now=request.app[clock_key].now()
+    )
+    return await _after_action(request, ticket.id)
+
+
+async def transfer(request: web.Request) -> web.Response:
+    """Move the ticket to another agent of its number, or back to its queue (its agent, a
+    manager, an admin), as `POST /api/v1/tickets/{id}/transfer` does."""
+    ticket = await readable_ticket(request, request.match_info["ticket_id"])
+    caller = user_of(request).caller
+    holder = ticket.agent_id if ticket.status == "open" else None
+    if not can_manage_ticket(caller, ticket.phone_number_id, holder):
+        raise web.HTTPForbidden(
+            reason="Only the agent serving this ticket, a manager of its number or an admin"
+            " transfers it."
+        )
+    form = await request.post()
+    target = str(form.get("to", ""))
+    stores = request.app[stores_key]
+    now = request.app[clock_key].now()
+    try:
+        if target == "queue":
+            config = await stores.numbers.config(ticket.phone_number_id)
+            minutes = config.tickets.reroute_after_minutes if config is not None else 10
+            await stores.tickets.transfer_to_queue(
+                ticket.id, actor=caller.id, now=now, exclude_for=timedelta(minutes=minutes)
+            )
+        else:
+            if not target or await stores.agents.get(target) is None:
+                raise InvalidInputError(f"agent {target[:64]} not found", "agent_id")
+            await stores.tickets.transfer_to_agent(ticket.id, target, actor=caller.id, now=now)
+    except (ConflictError, InvalidInputError) as exc:
+        return await _after_action(request, ticket.id, error=exc.message, status=409)
+    return await _after_action(request, ticket.id)
+
+
+async def set_status(request: web.Request) -> web.Response:
+    """The user's own status (online, break, invisible), as `PUT /api/v1/agents/{id}/status`;
+    going online drains their numbers' queues. The bootstrap admin is no agent: 403."""
+    user = user_of(request)
+    if user.agent is None:
+        raise web.HTTPForbidden(reason="The administrator token has no agent status.")
+    form = await request.post()
+    try:
+        data = StatusInput.model_validate({"status": form.get("status")})
+    except ValidationError as exc:
+        raise invalid_input(exc) from None
+    agent = await request.app[stores_key].agents.get(user.caller.id)
+    if agent is None or not auth.can_set_status(user.caller, agent.id, agent.numbers):
+        raise web.HTTPForbidden(reason="You cannot set this status.")
+    record = await request.app[stores_key].agents.set_status(
+        agent.id, data.status, at=request.app[clock_key].now()
+    )
+    if record.status == "online" and record.slots > 0:
+        for number in record.numbers:
+            await enqueue_drain_queue(request.app[queue_key], number, "agent_online")
+    back = str(form.get("back", ""))
+    if not is_htmx(request):
+        raise web.HTTPSeeOther(back if back.startswith("/console/") else "/console")
+    return render_fragment(request, "tickets/_status.html", {"me": record})

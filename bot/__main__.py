@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -52,18 +53,33 @@ def cmd_web(settings: Settings) -> None:
 
 
 def cmd_worker(settings: Settings) -> None:
+    import structlog
     from arq.worker import create_worker
+    from redis.exceptions import RedisError
 
     from bot.worker import worker_settings
 
+    log = structlog.get_logger("bot.worker")
+
     async def main() -> None:
-        # Built inside the running loop: arq's Worker.__init__ calls get_event_loop(), which
-        # fails outside one on Python 3.14 (python-arq/arq#512).
-        worker = create_worker(worker_settings(_with_redis(settings)))
-        try:
-            await worker.async_run()
-        finally:
-            await worker.close()
+        # arq's poll loop does not survive a lost Redis connection: the worker would exit and
+        # wait for a supervisor. Its jobs are safe in Redis, so start a new worker instead,
+        # backing off while Redis stays away (RELIABILITY.md).
+        delay_s = 1.0
+        while True:
+            # Built inside the running loop: arq's Worker.__init__ calls get_event_loop(), which
+            # fails outside one on Python 3.14 (python-arq/arq#512).
+            worker = create_worker(worker_settings(_with_redis(settings)))
+            try:
+                await worker.async_run()
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("worker_redis_lost", error=type(exc).__name__, retry_in_s=delay_s)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await worker.close()
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, 30.0)
 
     asyncio.run(main())
 

@@ -2,8 +2,8 @@
 
 `Cluster` starts `python -m bot web` and `python -m bot worker` children on one redis-server
 (`bot.embedded.EmbeddedRedis`, append-only file on), with `FaultGraph` (a FakeGraphAPI that can
-be slow or fail) as the Graph API they call. The fixtures live in tests/faults/conftest.py;
-tests/security reuses the harness for the logs of real processes.
+be slow or fail) as the Graph API they call. The fixtures at the end are imported by
+tests/faults/conftest.py, and by tests/security/conftest.py for the logs of real processes.
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ class FaultGraph(FakeGraphAPI):
         faults: while `failing`, requests are answered with these, in turn: "500", "429"
             (Graph code 130429, throttled) or "timeout" (no answer for `hang_s`, then a 503:
             Meta never took it, the client gave up first).
-        accepted: (fingerprint, message id) of every send answered 200, in arrival order.
+        accepted: (fingerprint, message id) of every send Meta took, in order: answered 200,
+            or would have been had the client not gone away meanwhile.
         in_flight: fingerprints of requests received and not yet answered.
     """
 
@@ -206,6 +207,8 @@ class Cluster:
         self.http = http
         self.port = free_port()
         self.children: list[Child] = []
+        # Bodies of the webhook answers, in order (`{"ok", "new", "duplicate"}` for a 200).
+        self.answers: list[bytes] = []
         self.defaults: dict[str, object] = {
             "redis_timeout_s": 1,
             "job_timeout_s": 5,
@@ -342,7 +345,8 @@ class Cluster:
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
             ) as resp:
-                await resp.read()
+                answer = await resp.read()
+                self.answers.append(answer)
                 return resp.status, time.monotonic() - started
         except (aiohttp.ClientError, TimeoutError):
             return 0, time.monotonic() - started

@@ -147,7 +147,7 @@ async def test_replies_wait_out_a_graph_outage_then_leave_once_in_order(
                 job_id = event["job_id"]
                 tries[job_id] = max(tries.get(job_id, 0), int(event["job_try"]))
     assert len(tries) == total
-    assert max(tries.values()) <= REPLY_TRIES * 2 // 3, sorted(tries.values())
+    assert max(tries.values()) <= REPLY_TRIES * 3 // 4, sorted(tries.values())
     report(
         "graph_outage",
         outage_s=round(outage_s, 1),
@@ -164,8 +164,7 @@ async def test_replies_wait_out_a_graph_outage_then_leave_once_in_order(
 
 
 async def test_a_later_reply_whose_job_runs_first_still_waits_its_turn(
-    settings: Settings,
-    redis: aioredis.Redis,
+    settings: Settings,  # on the test Redis, flushed
     graph: FakeGraphAPI,
     make_worker: Callable[..., Worker],
 ) -> None:

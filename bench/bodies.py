@@ -36,8 +36,10 @@ class Request:
     message_ids: tuple[str, ...]
 
 
-def _message(serial: int, tag: str, timestamp: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    wa_id = str(BASE_WA_ID + serial % CUSTOMERS)
+def _message(
+    serial: int, tag: str, timestamp: int, customers: int = CUSTOMERS
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    wa_id = str(BASE_WA_ID + serial % customers)
     message = {
         "from": wa_id,
         "id": f"wamid.BENCH{tag}{serial:09d}",
@@ -45,7 +47,7 @@ def _message(serial: int, tag: str, timestamp: int) -> tuple[dict[str, Any], dic
         "type": "text",
         "text": {"body": TEXTS[serial % len(TEXTS)]},
     }
-    contact = {"profile": {"name": f"Cliente {serial % CUSTOMERS}"}, "wa_id": wa_id}
+    contact = {"profile": {"name": f"Cliente {serial % customers}"}, "wa_id": wa_id}
     return message, contact
 
 
@@ -66,9 +68,19 @@ def envelope(
 
 
 def requests(
-    *, secret: bytes, phone_number_id: str, count: int, per_body: int, tag: str, timestamp: int
+    *,
+    secret: bytes,
+    phone_number_id: str,
+    count: int,
+    per_body: int,
+    tag: str,
+    timestamp: int,
+    customers: int = CUSTOMERS,
 ) -> Iterator[Request]:
     """`count` bodies of `per_body` messages each; ids are `wamid.BENCH<tag><serial>`.
+
+    Senders rotate through `customers` distinct wa_ids (message `serial` comes from customer
+    `serial % customers`).
 
     Distinct `tag`s give disjoint pools (one per stage, so that no stage sees another's ids).
     """
@@ -76,7 +88,7 @@ def requests(
     for _ in range(count):
         messages, contacts = [], []
         for _ in range(per_body):
-            message, contact = _message(serial, tag, timestamp)
+            message, contact = _message(serial, tag, timestamp, customers)
             messages.append(message)
             contacts.append(contact)
             serial += 1

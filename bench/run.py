@@ -1,6 +1,7 @@
 """`make bench`: deskline's acknowledgement path and pipeline, side by side with a ceiling.
 
-`python -m bench.run [--quick] [--probe job] [--stages closed,open,e2e,memory,scale] [--nice N]`
+`python -m bench.run [--quick] [--probe reply|job] [--stages closed,open,e2e,memory,scale]
+[--nice N]`
 
 Stages, all against one private Redis (persistence off), flushed before every run:
 
@@ -223,6 +224,7 @@ class Bench:
         self.notes: list[str] = []
         self.peaks: dict[str, float] = {}  # role -> peak RSS (MB) of its stopped processes
         self.quiet_budget_s = profile.quiet_budget_s
+        self.customers = bodies.CUSTOMERS  # distinct senders in the single-message pool
 
     @property
     def redis_url(self) -> str:
@@ -477,6 +479,7 @@ class Deployment:
 async def deploy(
     bench: Bench, probe: CompletionProbe, webs: int, workers: int, *, cpus: str = ALL_CPUS,
     worker_argv: Sequence[str] = ("-m", "bot", "worker"), label: str = "",
+    worker_env: dict[str, str] | None = None,
 ) -> Deployment:  # fmt: skip
     dep = Deployment([], [])
     for i in range(webs):
@@ -485,7 +488,7 @@ async def deploy(
             await bench.start(f"web{i}{label}", "web", ["-m", "bot", "web"], cpus, port=port)
         )
     for i in range(workers):
-        env = bench.env(extra=probe.worker_env())
+        env = bench.env(extra={**probe.worker_env(), **(worker_env or {})})
         dep.workers.append(
             await bench.start(f"worker{i}{label}", "worker", worker_argv, cpus, env=env)
         )
@@ -506,6 +509,7 @@ async def end_to_end(
     webs: int,
     workers: int,
     worker_argv: Sequence[str] = ("-m", "bot", "worker"),
+    worker_env: dict[str, str] | None = None,
     label: str,
 ) -> dict[str, Any]:
     """Post `count` single-message webhooks at `rate`; wait until the probe has all of them."""
@@ -513,7 +517,9 @@ async def end_to_end(
     await bench.reset()
     probe = PROBES[bench.probe_name](bench.redis_url)
     await probe.start()
-    dep = await deploy(bench, probe, webs, workers, worker_argv=worker_argv, label=label)
+    dep = await deploy(
+        bench, probe, webs, workers, worker_argv=worker_argv, label=label, worker_env=worker_env
+    )
     message_ids = ids_of(pool, count)
     try:
         before = bench.machine.snapshot()
@@ -604,7 +610,13 @@ async def stage_memory(bench: Bench, pool: list[bodies.Request], pool_file: Path
     queued = await bench.redis_used_memory()
     families_queued = await key_families(bench.client)
     message_ids = ids_of(pool, p.backlog)
-    worker = await bench.start("worker-drain", "worker", ["-m", "bot", "worker"], SERVER_CPUS)
+    worker = await bench.start(
+        "worker-drain",
+        "worker",
+        ["-m", "bot", "worker"],
+        SERVER_CPUS,
+        env=bench.env(extra=probe.worker_env()),
+    )
     before = bench.machine.snapshot()
     started = time.monotonic()
     done = probe.completed()
@@ -622,7 +634,7 @@ async def stage_memory(bench: Bench, pool: list[bodies.Request], pool_file: Path
     row = {
         "messages": len(message_ids),
         "acked": acked,
-        "customers": min(len(message_ids), bodies.CUSTOMERS),  # wa_ids cycle through them
+        "customers": min(len(message_ids), bench.customers),  # wa_ids cycle through them
         "redis_bytes_per_queued_message": (queued - base) / max(1, acked),
         "redis_bytes_per_processed_message": (processed - base) / max(1, acked),
         "families_queued": families_queued,
@@ -653,11 +665,13 @@ async def stage_e2e(bench: Bench, pool: list[bodies.Request], pool_file: Path) -
                          count=int(p.latency_rate * p.latency_s), webs=1, workers=1,
                          label="latency")
     )  # fmt: skip
+    # The worker polls every DESKLINE_WORKER_POLL_DELAY_S (0.05 s by default); arq's own
+    # default, 0.5 s, for comparison.
     rows.append(
         await end_to_end(bench, pool, pool_file, rate=p.latency_rate,
                          count=int(p.latency_rate * p.latency_s), webs=1, workers=1,
-                         worker_argv=("-m", "bench.worker", "--poll-delay", "0.05"),
-                         label="latency-poll50ms")
+                         worker_env={"DESKLINE_WORKER_POLL_DELAY_S": "0.5"},
+                         label="latency-poll500ms")
     )  # fmt: skip
     bench.results["e2e"] = rows
 
@@ -813,12 +827,14 @@ def report(results: dict[str, Any]) -> str:
 # --- main -----------------------------------------------------------------------------------
 
 
-def build_pools(profile: Profile, workdir: Path) -> tuple[list[bodies.Request], dict[str, Path]]:
+def build_pools(
+    profile: Profile, workdir: Path, customers: int
+) -> tuple[list[bodies.Request], dict[str, Path]]:
     now = int(time.time())
     key = SECRET.encode()
     single = list(
         bodies.requests(secret=key, phone_number_id=PNID, count=profile.single_pool,
-                        per_body=1, tag="S", timestamp=now)
+                        per_body=1, tag="S", timestamp=now, customers=customers)
     )  # fmt: skip
     batch = bodies.requests(secret=key, phone_number_id=PNID, count=profile.batch_pool,
                             per_body=50, tag="B", timestamp=now)  # fmt: skip
@@ -848,7 +864,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     bench = Bench(profile, workdir, args.probe)
     bench.results["started"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     log(f"profile {profile.name}; building body pools in {workdir}")
-    single, pool_files = build_pools(profile, workdir)
+    # The reply probe needs a customer per message (one after-hours reply per contact and
+    # closed period); the job probe keeps the desk-like rotation of bodies.CUSTOMERS.
+    distinct = bool(getattr(PROBES[args.probe], "distinct_customers", False))
+    bench.customers = profile.single_pool if distinct else bodies.CUSTOMERS
+    single, pool_files = build_pools(profile, workdir, bench.customers)
     bench.redis_server.start()
     assert bench.redis_server.process is not None
     bench.machine.redis_pid = bench.redis_server.process.pid
@@ -906,7 +926,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="about two minutes, one short round of each"
     )
-    parser.add_argument("--probe", choices=sorted(PROBES), default="job")
+    parser.add_argument(
+        "--probe",
+        choices=sorted(PROBES),
+        default="reply",
+        help="what 'done' means end to end: reply (after-hours row + reply accepted by a fake"
+        " Graph API; default) or job (process_inbound_message finished)",
+    )
     parser.add_argument("--stages", default="closed,open,e2e,memory,scale")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench")
     parser.add_argument("--keep", action="store_true", help="keep pools and server logs")

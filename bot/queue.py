@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast
 
 from arq.connections import ArqRedis
-from arq.constants import default_queue_name, in_progress_key_prefix, job_key_prefix
+from arq.constants import (
+    default_queue_name,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
@@ -265,6 +270,16 @@ def status_job_id(claim_id: str) -> str:
     return f"status:{claim_id}"
 
 
+# arq's enqueue_job costs three round trips (WATCH, EXISTS, MULTI/EXEC). The same effect in
+# one script: skip when the job (or its result) exists, else write it and queue it, atomically.
+_ENQUEUE_LUA: Final = """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+
+
 async def _enqueue(
     redis: ArqRedis,
     function: str,
@@ -273,13 +288,32 @@ async def _enqueue(
     defer_until: datetime | None = None,
     expires_s: int | None = None,
 ) -> bool:
-    """Enqueue one job with a deterministic id; False when that job is already queued."""
+    """Enqueue one job with a deterministic id; False when that job is already queued.
+
+    Writes exactly what `ArqRedis.enqueue_job` writes (JSON job under `arq:job:<id>`, score in
+    `arq:queue`, expiry = `expires_s`, else the delay plus the client's `expires_extra_ms`).
+    """
     if function not in JOB_NAMES:
         raise ValueError(f"unknown job {function!r}")
-    job = await redis.enqueue_job(
-        function, *args, _job_id=job_id, _defer_until=defer_until, _expires=expires_s
+    now_ms = int(time.time() * 1000)
+    score = int(defer_until.timestamp() * 1000) if defer_until is not None else now_ms
+    expires_ms = (
+        expires_s * 1000
+        if expires_s is not None
+        else max(score - now_ms, 0) + int(redis.expires_extra_ms)
     )
-    return job is not None
+    # EVAL, not EVALSHA: Redis caches the compiled script by its digest, and EVAL needs no
+    # reload after a Redis restart.
+    argv: list[Any] = [_arq_job(function, args, now_ms), expires_ms, score, job_id]
+    queued = await redis.eval(  # type: ignore[misc]
+        _ENQUEUE_LUA,
+        3,
+        job_key_prefix + job_id,
+        result_key_prefix + job_id,
+        default_queue_name,
+        *argv,
+    )
+    return bool(queued)
 
 
 def reply_job_id(natural_key: str) -> str:

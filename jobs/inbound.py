@@ -148,14 +148,17 @@ async def _throttle_grants(
 
 
 def _reply_request(subject: Subject, action: SendAutoReply) -> ReplyRequest:
+    natural_key = f"{subject.wamid}:{action.reply}"
+    # Echoed on the reply's status webhooks: a send whose response was lost can be reconciled.
+    body = {**action.body, "biz_opaque_callback_data": natural_key}
     return ReplyRequest(
-        natural_key=f"{subject.wamid}:{action.reply}",
+        natural_key=natural_key,
         phone_number_id=subject.phone_number_id,
         wa_id=subject.wa_id,
         user_id=subject.user_id,
         contact=subject.contact,
         kind=ReplyKind(action.reply),
-        body=action.body,
+        body=body,
         free_form=True,
     )
 

@@ -88,6 +88,8 @@ async def test_after_hours_reply_renders_next_opening_with_notify_button(
     assert body["type"] == "interactive"
     assert body["interactive"]["body"]["text"] == "We are closed. We are back tomorrow at 09:00."
     assert body["interactive"]["action"]["buttons"][0]["reply"]["id"] == NOTIFY_BUTTON_ID
+    # Tagged with its natural key, so status webhooks can reconcile a send whose answer was lost.
+    assert body["biz_opaque_callback_data"] == "wamid.AH1:after_hours"
 
 
 async def test_absence_reply_carries_the_suggested_agent_card(

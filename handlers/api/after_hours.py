@@ -30,6 +30,7 @@ from storage.after_hours import (
     REQUESTED_RETURNS,
     ROW_ID_PATTERN,
     ActiveMessageInput,
+    AfterHoursContact,
     AfterHoursPage,
 )
 
@@ -81,8 +82,23 @@ async def send_active_message(request: web.Request) -> web.Response:
     rate limits, ordering and records apply).
     """
     number = _number(request)
-    rid = request.match_info["id"]
     body = parse_body(ActiveMessageInput, await read_json(request))
+    view = await queue_active_message(
+        request, number, request.match_info["id"], body, actor=caller_of(request).id
+    )
+    return model_response(view, status=202)
+
+
+async def queue_active_message(
+    request: web.Request, number: str, rid: str, body: ActiveMessageInput, *, actor: str
+) -> AfterHoursContact:
+    """Queue an active message to after-hours row `rid`: the API's and the console's one path.
+
+    Raises:
+        NotFoundError: no such row (or number).
+        InvalidInputError: `template`, `variables` or `variables[i]`.
+        ConflictError: `already_sent` within 24 hours without `force`.
+    """
     stores = request.app[stores_key]
     now = request.app[clock_key].now()
     config = await stores.numbers.config(number)
@@ -128,7 +144,7 @@ async def send_active_message(request: web.Request) -> web.Response:
             tag=natural_key,
         ),
         free_form=False,
-        author=caller_of(request).id,
+        author=actor,
     )
     try:
         await enqueue_reply(request.app[queue_key], reply)
@@ -143,7 +159,7 @@ async def send_active_message(request: web.Request) -> web.Response:
         language=template.language,
         natural_key=natural_key,
         at=now,
-        by=caller_of(request).id,
+        by=actor,
     )
     updated = await after_hours.get(number, rid, now)
-    return model_response((updated or row).view(config.zone), status=202)
+    return (updated or row).view(config.zone)

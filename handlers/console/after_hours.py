@@ -12,20 +12,17 @@ hours is the same 409 `already_sent`, with the same `force`.
 from __future__ import annotations
 
 import re
-import secrets
 from datetime import timedelta
 from typing import Any, Final
 
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot import bodies
 from bot.config import invalid_input
 from bot.errors import ConflictError, InvalidInputError, NotFoundError
-from bot.keys import clock_key, queue_key, stores_key
-from bot.queue import enqueue_reply
-from bot.replies import ReplyKind, ReplyRequest
-from handlers.api.templates import find_template, graph_copy
+from bot.keys import clock_key, stores_key
+from handlers.api.after_hours import queue_active_message
+from handlers.api.templates import graph_copy
 from handlers.console.context import is_htmx, user_of
 from handlers.console.numbers import readable_number
 from handlers.console.render import render_fragment, render_page
@@ -181,7 +178,9 @@ async def send_message(request: web.Request) -> web.Response:
         field = "template" if error.field in ("template", "language") else error.field or "template"
         return await _form_again(request, item, choice, variables, force, field, error.message)
     try:
-        updated = await queue_active_message(request, number, item.id, body)
+        updated = await queue_active_message(
+            request, number, item.id, body, actor=user_of(request).caller.id
+        )
     except InvalidInputError as exc:
         return await _form_again(
             request, item, choice, variables, force, exc.field or "template", exc.message
@@ -216,80 +215,3 @@ async def _form_again(
 
 def _form_answer(request: web.Request, context: dict[str, Any], status: int) -> web.Response:
     return render_fragment(request, "after_hours/_message_form.html", context, status=status)
-
-
-async def queue_active_message(
-    request: web.Request, number: str, rid: str, body: ActiveMessageInput
-) -> AfterHoursContact:
-    """`POST …/after-hours-contacts/{id}/active-message`, as the API handler performs it.
-
-    One send per accepted request, keyed by a natural key naming this request; the 24-hour
-    mark (per contact and template) is what refuses a repeat.
-
-    Raises:
-        NotFoundError: no such row (or number).
-        InvalidInputError: `template`, `variables` or `variables[i]`.
-        ConflictError: `already_sent` within 24 hours without `force`.
-    """
-    stores = request.app[stores_key]
-    now = request.app[clock_key].now()
-    config = await stores.numbers.config(number)
-    row = (
-        None
-        if _ROW_ID_RE.fullmatch(rid) is None
-        else await stores.after_hours.get(number, rid, now)
-    )
-    if config is None or row is None:
-        raise NotFoundError(f"no after-hours contact {rid} on number {number}")
-    template = await find_template(request, body.template, body.language)
-    if template is None:
-        raise InvalidInputError(
-            f"unknown template {body.template} ({body.language}): not in the WABA's approved"
-            " templates nor registered",
-            "template",
-        )
-    template.check(body.variables)
-    natural_key = f"active:{number}:{row.contact}:{template.name}:{secrets.token_hex(8)}"
-    after_hours = stores.after_hours
-    if not await after_hours.claim_active_message(
-        number, row.contact, template.name, natural_key, force=body.force
-    ):
-        raise ConflictError(
-            "already_sent",
-            f"Template {template.name} already went to this contact within 24 hours.",
-        )
-    caller = user_of(request).caller
-    reply = ReplyRequest(
-        natural_key=natural_key,
-        phone_number_id=number,
-        wa_id=row.wa_id,
-        user_id=row.user_id,
-        contact=row.contact,
-        kind=ReplyKind.ACTIVE_MESSAGE,
-        body=bodies.template(
-            bodies.recipient(row.wa_id, row.user_id),
-            template.name,
-            template.language,
-            body.variables,
-            tag=natural_key,
-        ),
-        free_form=False,
-        author=caller.id,
-    )
-    try:
-        await enqueue_reply(request.app[queue_key], reply)
-    except BaseException:
-        # Not queued: free the 24-hour mark, or a retry would get a 409.
-        await after_hours.release_active_message(number, row.contact, template.name, natural_key)
-        raise
-    await after_hours.mark_message_sent(
-        number,
-        rid,
-        template=template.name,
-        language=template.language,
-        natural_key=natural_key,
-        at=now,
-        by=caller.id,
-    )
-    updated = await after_hours.get(number, rid, now)
-    return (updated or row).view(config.zone)

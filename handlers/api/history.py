@@ -141,8 +141,14 @@ async def get_transcript(request: web.Request) -> web.Response:
     """The ticket's conversation as a PDF (who, when in the number's zone, what; media as
     placeholders, URLs as links), for whoever may read the ticket."""
     ticket = await _readable(request)
+    return await transcript_response(request, ticket, await _messages(request, ticket))
+
+
+async def transcript_response(
+    request: web.Request, ticket: Ticket, messages: list[TicketMessage]
+) -> web.Response:
+    """Render `messages` of `ticket` as a PDF download: the API's and the console's one path."""
     stores = request.app[stores_key]
-    messages = await _messages(request, ticket)
     config = await stores.numbers.config(ticket.phone_number_id)
     agent_ids = sorted(
         {m.agent_id for m in messages if m.agent_id} | {ticket.agent_id or ""} - {""}

@@ -10,10 +10,8 @@ session cookie: a link to the API would need the token.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -22,7 +20,7 @@ from bot.errors import InvalidInputError
 from bot.history import parse_bound, valid_cursor, window_start
 from bot.keys import clock_key, stores_key
 from bot.tickets import TICKET_STATUSES, TicketTagsInput
-from bot.transcript import Line, Transcript, render_transcript
+from handlers.api.history import transcript_response
 from handlers.console.numbers import readable_number
 from handlers.console.render import render_page
 from handlers.console.tickets import number_of, readable_ticket, ticket_messages
@@ -93,44 +91,7 @@ async def page(request: web.Request) -> web.Response:
 
 
 async def transcript(request: web.Request) -> web.Response:
-    """The ticket's conversation as a PDF, for whoever may read the ticket (as the API's
-    `get_transcript`: same lines, same names, same renderer)."""
+    """The ticket's conversation as a PDF, for whoever may read the ticket (the API's path)."""
     ticket = await readable_ticket(request, request.match_info["ticket_id"])
-    stored = await number_of(request, ticket)
-    stores = request.app[stores_key]
-    messages = await ticket_messages(request, ticket)
-    agent_ids = sorted(
-        {m.agent_id for m in messages if m.agent_id} | {ticket.agent_id or ""} - {""}
-    )
-    names = {a.id: a.name for a in await stores.agents.get_many(agent_ids)}
-    customer = ticket.contact.name or ticket.contact.phone or ticket.contact.wa_id or "-"
-    config = stored.config
-    lines = [
-        Line(
-            at=m.at,
-            author=customer
-            if m.direction == "in"
-            else names.get(m.agent_id or "", m.agent_id or "deskline"),
-            inbound=m.direction == "in",
-            text=m.text,
-            type=m.type,
-        )
-        for m in messages
-    ]
-    document = Transcript(
-        ticket=ticket,
-        number_id=ticket.phone_number_id,
-        number_name=config.display_name,
-        zone=ZoneInfo(config.timezone),
-        language=config.language,
-        agent_name=names.get(ticket.agent_id or ""),
-        lines=lines,
-        generated_at=request.app[clock_key].now(),
-    )
-    # Rendering is CPU work (font subsetting): off the event loop.
-    body = await asyncio.to_thread(render_transcript, document)
-    return web.Response(
-        body=body,
-        content_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="ticket-{ticket.id}.pdf"'},
-    )
+    await number_of(request, ticket)  # the number must be one the caller may see
+    return await transcript_response(request, ticket, await ticket_messages(request, ticket))

@@ -118,5 +118,7 @@ async def agent_events(request: web.Request) -> web.StreamResponse:
         await response.write_eof()
     except ConnectionError:  # the client left while we wrote
         pass
-    log.debug("events_stream_closed", agent_id=agent_id, shutdown=stop.is_set())
+    finally:
+        # Also when aiohttp cancels the handler because the connection went away first.
+        log.debug("events_stream_closed", agent_id=agent_id, shutdown=stop.is_set())
     return response

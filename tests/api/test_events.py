@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.clock import FixedClock
 from bot.keys import stores_key
+from handlers.api.events import KEEPALIVE_S
 from tests.api.conftest import ADMIN, N1, Desk
 from tests.api.test_tickets import customer_writes, online
 
@@ -160,8 +161,9 @@ async def test_a_client_that_leaves_ends_its_stream(
     assert resp.status == 200
     await next_frame_or_none(resp)
     resp.close()
-    # The server notices on its next poll and the handler returns.
-    async with asyncio.timeout(10):
+    # The server notices on its next poll (or, when the close has not reached it yet, at the
+    # latest on its next keepalive write, KEEPALIVE_S) and the handler returns.
+    async with asyncio.timeout(KEEPALIVE_S + 5):
         while not any(e["event"] == "events_stream_closed" for e in logs):  # noqa: ASYNC110 -- captured logs offer nothing to wait on
             await asyncio.sleep(0.05)
 

@@ -54,10 +54,9 @@ def cmd_web(settings: Settings) -> None:
 
 def cmd_worker(settings: Settings) -> None:
     import structlog
-    from arq.worker import create_worker
     from redis.exceptions import RedisError
 
-    from bot.worker import worker_settings
+    from bot.worker import DesklineWorker, worker_settings
 
     log = structlog.get_logger("bot.worker")
 
@@ -69,7 +68,7 @@ def cmd_worker(settings: Settings) -> None:
         while True:
             # Built inside the running loop: arq's Worker.__init__ calls get_event_loop(), which
             # fails outside one on Python 3.14 (python-arq/arq#512).
-            worker = create_worker(worker_settings(_with_redis(settings)))
+            worker = DesklineWorker(**worker_settings(_with_redis(settings)))
             try:
                 await worker.async_run()
                 return

@@ -20,7 +20,7 @@ from bot.clock import FixedClock
 from bot.embedded import EmbeddedRedis
 from bot.logs import configure_logging
 from bot.settings import Settings
-from bot.worker import worker_settings
+from bot.worker import DesklineWorker, worker_settings
 from tests.graph_fake import FakeGraphAPI
 
 APP_SECRET = "test-app-secret"
@@ -119,7 +119,7 @@ async def fixture_client(
 HORIZON_MS = 30_000
 
 
-class ReadyBurstWorker(Worker):
+class ReadyBurstWorker(DesklineWorker):
     """A burst worker that also stops when the only jobs left are deferred past HORIZON_MS.
 
     arq's burst mode runs until the queue is *empty*, deferred jobs included, so a callback due

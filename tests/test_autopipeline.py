@@ -147,3 +147,64 @@ async def test_transactions_keep_their_own_connection(
         await concurrent
     assert await redis.get("w") == b"1"
     assert await redis.get("other") == b"10"
+
+
+async def test_pipelines_and_transactions_share_the_round_trip_with_their_own_replies(
+    auto: AutoPipelineRedis, redis: aioredis.Redis
+) -> None:
+    await redis.set("text", "x")
+
+    async def transaction(i: int) -> list[object]:
+        async with auto.pipeline(transaction=True) as pipe:
+            pipe.incr(f"t{i}")
+            pipe.expire(f"t{i}", 60)
+            pipe.hset(f"h{i}", "f", i)
+            pipe.hgetall(f"h{i}")
+            return await pipe.execute()  # type: ignore[no-any-return]
+
+    async def plain(i: int) -> list[object]:
+        pipe = auto.pipeline(transaction=False)
+        pipe.get("text")
+        pipe.incr("text")  # an error reply inside a plain pipeline
+        pipe.set(f"p{i}", i, nx=True)
+        return await pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
+
+    before = auto.round_trips
+    results = await asyncio.gather(
+        *(transaction(i) for i in range(20)), *(plain(i) for i in range(20)), auto.get("text")
+    )
+    for i, reply in enumerate(results[:20]):
+        assert reply == [1, True, 1, {b"f": str(i).encode()}]
+    for reply in results[20:40]:
+        assert isinstance(reply, list)
+        assert reply[0] == b"x"
+        assert isinstance(reply[1], ResponseError)
+        assert reply[2] is True
+    assert results[40] == b"x"
+    assert auto.round_trips - before <= 3
+    assert await redis.ttl("t3") > 0
+
+
+async def test_a_pipeline_raises_its_first_error_by_default(auto: AutoPipelineRedis) -> None:
+    await auto.set("text", "x")
+    pipe = auto.pipeline(transaction=False)
+    pipe.set("a", 1)
+    pipe.incr("text")
+    with pytest.raises(ResponseError, match="not an integer"):
+        await pipe.execute()
+    assert await auto.get("a") == b"1"
+
+
+async def test_an_aborted_transaction_fails_only_its_own_caller(
+    auto: AutoPipelineRedis, redis: aioredis.Redis
+) -> None:
+    async def aborted() -> None:
+        async with auto.pipeline(transaction=True) as pipe:
+            pipe.set("never", 1)
+            pipe.execute_command("NOSUCHCOMMAND")  # refused while queueing: EXECABORT
+            await pipe.execute()
+
+    results = await asyncio.gather(aborted(), auto.set("k", "v"), return_exceptions=True)
+    assert isinstance(results[0], ResponseError)
+    assert results[1] is True
+    assert await redis.exists("never") == 0

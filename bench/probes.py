@@ -5,7 +5,9 @@ The end-to-end stages post messages and ask a probe when each one finished:
 - `job` (`JobDoneProbe`): done when the message's `process_inbound_message` job finished;
 - `reply` (`ReplyProbe`, the default): the bench number is configured closed, and a message is
   done when its after-hours row is stored and a fake Graph API accepted its after-hours reply,
-  i.e. the whole path from webhook receipt to reply sent (issue 9).
+  i.e. the whole path from webhook receipt to reply sent (issue 9);
+- `ticket` (`TicketProbe`): the bench number is configured always open, and a message is done
+  when the ticket it opened is stored (the in-service-hours path: no auto-reply, no Graph call).
 
 A new probe implements `CompletionProbe` and registers in `PROBES` (see BENCHMARKS.md).
 """
@@ -22,9 +24,11 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from bot.config import AgentInput
 from bot.embedded import free_port
-from bot.queue import PROCESS_INBOUND_MESSAGE, inbound_job_id
+from bot.queue import OPEN_TICKET, PROCESS_INBOUND_MESSAGE, inbound_job_id
 from storage import keys
+from storage.agents import AgentsStore
 from storage.numbers import NumbersStore
 from tests.graph_fake import FakeGraphAPI
 
@@ -159,13 +163,14 @@ class ReplyProbe:
       row stored (its time is the event's arrival); the set's wamids and the row's `wa_id` are
       then read in pipelined batches, off the timing path.
     - Reply: a middleware on the fake takes the time each `/messages` POST is answered 200. The
-      wamid comes from `biz_opaque_callback_data` when the body has one (`<wamid>:<kind>`);
-      auto-replies carry none today (bot/decide.py builds them untagged), so otherwise from the
-      recipient: `to` is `+<wa_id>`, and the row tells which wamid that customer sent.
+      wamid comes from `biz_opaque_callback_data`: jobs/inbound.py (`_reply_request`) tags every
+      auto-reply with its natural key, `<wamid>:<kind>`. Only as a fallback, for a body without
+      the tag (none is expected today), the recipient names it: `to` is `+<wa_id>`, and the row
+      tells which wamid that customer sent.
 
     A message is done at the later of the two. Each message must come from a customer of its
     own: the throttle answers a contact once per closed period, so a repeat customer's second
-    message gets a row but no reply (and matching by recipient needs one message per customer).
+    message gets a row but no reply (and the recipient fallback needs one message per customer).
     """
 
     name = "reply"
@@ -324,5 +329,193 @@ class ReplyProbe:
             await self._client.aclose()
 
 
+# Always open: every message is in service hours, so it opens (or continues) a ticket; no
+# auto-reply (the welcome reply is off by default), no after-hours row, no Graph call.
+OPEN_NUMBER: dict[str, Any] = {
+    "display_name": "Bench",
+    "timezone": "UTC",
+    "service_hours": {"always_open": True},
+}
+# The one agent online on every served number, with deskline's default number of slots.
+BENCH_AGENT = "bench-agent"
+BENCH_AGENT_SLOTS = 3
+
+
+class TicketProbe:
+    """Done = the ticket the message opened is stored.
+
+    `start` configures every served number (`keys.NUMBERS`) as always open through
+    `NumbersStore.put`, so each message is routed to a ticket (`open_ticket` job, after
+    `process_inbound_message`), and puts one agent online on them, with the default 3 slots.
+
+    Signal: the ticket-opening script (storage/tickets.py `_OPEN`) writes the ticket hash, its
+    message list and history, the contact's open-ticket pointer, the queue and index entries,
+    and, in the same Lua call, `SET dl:tknk:<number>:<natural key> <ticket id> EX ...`
+    (`keys.ticket_request`), whose natural key is the inbound wamid (jobs/inbound.py
+    `_ticket_request`). Redis delivers a script's keyspace events only once the script is
+    done, so the `set` event on that key (`notify-keyspace-events K$`, one pattern
+    subscription per number: only those events reach the runner) means the whole ticket is
+    stored, and its time is the event's arrival. The wamid is in the key: nothing to resolve.
+    A redelivered message or a retried job finds the marker and writes nothing (no second
+    event); a second `set` on one marker would be a message attached twice.
+
+    Each message comes from a customer of its own, so that each opens a ticket of its own
+    (a repeat customer's message would only be attached to their open ticket). The agent takes
+    the first 3 tickets and every later one waits in the number's queue (`dl:tkq`), as at a
+    busy desk: that is fine for the probe (a ticket is stored whether it waits or is assigned)
+    and more realistic than no agent at all, with which the script skips routing entirely;
+    with one, every new ticket pays the capacity check of the queue drain, and the first ones
+    the routing itself (slot set, history, the agent's event stream).
+
+    `problems` reports messages without a ticket, messages that got two or more tickets (by
+    the tickets' `natural_key`), messages attached to a ticket another message opened, tickets
+    for no posted message, failed jobs, and an agent not holding its slots' worth of tickets.
+    """
+
+    name = "ticket"
+    distinct_customers = True
+
+    def __init__(self, redis_url: str) -> None:
+        self._url = redis_url
+        self._db = _db_of(redis_url)
+        self._done: dict[str, float] = {}
+        self._repeated = 0
+        self._prefixes: list[bytes] = []
+        self._numbers: list[str] = []
+        self._client: aioredis.Redis | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def worker_env(self) -> dict[str, str]:
+        return {}
+
+    async def start(self) -> None:
+        self._client = aioredis.Redis.from_url(self._url)
+        numbers = NumbersStore(self._client)
+        now = dt.datetime.now(dt.UTC)
+        raw_numbers = await self._client.smembers(keys.NUMBERS)  # type: ignore[misc]
+        self._numbers = sorted(r.decode() if isinstance(r, bytes) else str(r) for r in raw_numbers)
+        for pnid in self._numbers:
+            await numbers.put(pnid, OPEN_NUMBER, actor="bench", at=now)
+        agents = AgentsStore(self._client)
+        agent = AgentInput(
+            name="Bench agent", numbers=tuple(self._numbers), slots=BENCH_AGENT_SLOTS
+        )
+        await agents.put(BENCH_AGENT, agent, at=now)
+        await agents.set_status(BENCH_AGENT, "online", at=now)
+        await self._client.config_set("notify-keyspace-events", "K$")
+        space = f"__keyspace@{self._db}__:"
+        self._prefixes = [(space + keys.ticket_request(n, "")).encode() for n in self._numbers]
+        pubsub = self._client.pubsub()
+        await pubsub.psubscribe(*(p.decode() + "*" for p in self._prefixes))
+        self._task = asyncio.create_task(self._listen(pubsub))
+
+    async def _listen(self, pubsub: aioredis.client.PubSub) -> None:
+        prefixes = self._prefixes
+        try:
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is None or message["data"] != b"set":  # SET ... EX also says expire
+                    continue
+                channel = message["channel"]
+                for prefix in prefixes:
+                    if channel.startswith(prefix):
+                        wamid = channel[len(prefix) :].decode()
+                        if wamid in self._done:
+                            self._repeated += 1
+                        else:
+                            self._done[wamid] = time.monotonic()
+                        break
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def completed(self) -> Mapping[str, float]:
+        return self._done
+
+    async def _tickets(self) -> dict[str, str]:
+        """Every ticket in Redis: ticket id -> its natural key (SCAN, then pipelined HGETs)."""
+        assert self._client is not None
+        prefix = keys.ticket("")
+        singletons = {keys.TICKET_SEQ, keys.ASSIGN_SEQ, keys.LAST_ASSIGNED, keys.TICKET_HOLDERS}
+        ids = []
+        async for raw in self._client.scan_iter(match=prefix + "*", count=1000):
+            key = raw.decode()
+            if key not in singletons:
+                ids.append(key[len(prefix) :])
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 1000):
+            part = ids[start : start + 1000]
+            async with self._client.pipeline(transaction=False) as pipe:
+                for ticket_id in part:
+                    pipe.hget(keys.ticket(ticket_id), "natural_key")
+                answers = await pipe.execute(raise_on_error=False)
+            for ticket_id, answer in zip(part, answers, strict=True):
+                if isinstance(answer, bytes):
+                    out[ticket_id] = answer.decode()
+        return out
+
+    async def _markers(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """wamid -> the ticket id its request marker names (messages with a marker only)."""
+        assert self._client is not None
+        pnid = self._numbers[0] if self._numbers else ""
+        out: dict[str, str] = {}
+        for start in range(0, len(message_ids), 1000):
+            part = message_ids[start : start + 1000]
+            async with self._client.pipeline(transaction=False) as pipe:
+                for wamid in part:
+                    pipe.get(keys.ticket_request(pnid, wamid))
+                answers = await pipe.execute()
+            out.update({w: a.decode() for w, a in zip(part, answers, strict=True) if a})
+        return out
+
+    async def problems(self, message_ids: Sequence[str]) -> list[str]:
+        assert self._client is not None
+        out = []
+        missing = [m for m in message_ids if m not in self._done]
+        if missing:
+            out.append(f"{len(missing)} messages without a ticket (first: {missing[0]})")
+        if self._repeated:
+            out.append(f"{self._repeated} ticket request markers written twice")
+        tickets = await self._tickets()
+        by_key: dict[str, list[str]] = {}
+        for ticket_id, natural_key in tickets.items():
+            by_key.setdefault(natural_key, []).append(ticket_id)
+        posted = set(message_ids)
+        twice = sorted(k for k, ids in by_key.items() if len(ids) > 1 and k in posted)
+        if twice:
+            out.append(f"{len(twice)} messages got two or more tickets (first: {twice[0]})")
+        stray = sorted(k for k in by_key if k not in posted)
+        if stray:
+            out.append(f"{len(stray)} tickets opened for no posted message (first: {stray[0]})")
+        markers = await self._markers(message_ids)
+        attached = sorted(w for w, t in markers.items() if tickets.get(t) != w)
+        if attached:
+            out.append(
+                f"{len(attached)} messages attached to a ticket they did not open"
+                f" (first: {attached[0]} on {markers[attached[0]]})"
+            )
+        stats = await self._client.hgetall(keys.JOB_STATS)  # type: ignore[misc]
+        for function in (PROCESS_INBOUND_MESSAGE, OPEN_TICKET):
+            failed = int(stats.get(f"{function}:failure".encode(), 0))
+            if failed:
+                out.append(f"{failed} {function} jobs failed for good")
+        held = await self._client.scard(keys.agent_tickets(BENCH_AGENT))  # type: ignore[misc]
+        expected = min(BENCH_AGENT_SLOTS, len(tickets))
+        if held != expected:
+            out.append(f"the online agent holds {held} tickets ({expected} expected)")
+        return out
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._client is not None:
+            await self._client.aclose()
+
+
 # `--probe NAME` picks one; each takes the bench Redis URL.
-PROBES: dict[str, Callable[[str], CompletionProbe]] = {"job": JobDoneProbe, "reply": ReplyProbe}
+PROBES: dict[str, Callable[[str], CompletionProbe]] = {
+    "job": JobDoneProbe,
+    "reply": ReplyProbe,
+    "ticket": TicketProbe,
+}

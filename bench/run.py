@@ -1,7 +1,7 @@
 """`make bench`: deskline's acknowledgement path and pipeline, side by side with a ceiling.
 
-`python -m bench.run [--quick] [--probe reply|job] [--stages closed,open,e2e,memory,scale]
-[--nice N]`
+`python -m bench.run [--quick] [--probe reply|ticket|job] [--stages closed,open,e2e,memory,scale]
+[--memory-probes reply,ticket] [--nice N]`
 
 Stages, all against one private Redis (persistence off), flushed before every run:
 
@@ -13,7 +13,10 @@ Stages, all against one private Redis (persistence off), flushed before every ru
 3. end to end (one web, one worker): N messages at a fixed rate until every one is done (as
    the completion probe says), and receipt-to-done latency at 100 messages/s.
 4. memory: a backlog posted with no worker (Redis bytes per queued message), then drained by
-   one worker (its capacity, and bytes per processed message); RSS of every process.
+   one worker (its capacity, and bytes per processed message), once per memory probe (the
+   after-hours/reply path and the ticket path by default, each on a flushed Redis), with bytes
+   per key family and per entity (message, contact, after-hours row, reply, ticket); RSS of
+   every process.
 5. scale-out: end to end with 1 or 2 web and 1 or 2 worker processes.
 
 Pinning: every server under test on core 0; wrk, the open-loop generator, Redis and this runner
@@ -31,6 +34,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -217,6 +221,8 @@ class Bench:
         self.profile = profile
         self.workdir = workdir
         self.probe_name = probe_name
+        # The memory stage runs its backlog and drain once per probe here (`--memory-probes`).
+        self.memory_probes: tuple[str, ...] = ("reply", "ticket")
         self.machine = Machine()
         self.redis_server = EmbeddedRedis(data_dir=workdir / "redis", persistent=False)
         self.redis: aioredis.Redis | None = None
@@ -577,41 +583,199 @@ async def end_to_end(
     return row
 
 
-async def key_families(client: aioredis.Redis, sample: int = 200) -> dict[str, dict[str, float]]:
-    """Keys grouped by their first two `:` parts: count and mean MEMORY USAGE of a sample."""
-    counts: dict[str, int] = {}
-    samples: dict[str, list[int]] = {}
-    async for raw in client.scan_iter(count=1000):
-        key = raw.decode()
+async def key_families(client: aioredis.Redis) -> dict[str, dict[str, float]]:
+    """Keys grouped by their first two `:` parts: count, total and mean MEMORY USAGE.
+
+    Every key is measured (pipelined, `SAMPLES 0`: big collections such as the contact index
+    are counted element by element, not estimated from 5 of them).
+    """
+    return families_of(await measure_keys(client))
+
+
+async def measure_keys(client: aioredis.Redis) -> dict[str, int]:
+    """key -> MEMORY USAGE (bytes, `SAMPLES 0`) of every key in the bench's Redis."""
+    names = [raw.decode() async for raw in client.scan_iter(count=1000)]
+    usage: dict[str, int] = {}
+    for start in range(0, len(names), 1000):
+        part = names[start : start + 1000]
+        async with client.pipeline(transaction=False) as pipe:
+            for key in part:
+                pipe.memory_usage(key, samples=0)
+            answers = await pipe.execute()
+        # A key that expired between SCAN and MEMORY USAGE answers None.
+        usage.update({k: int(a) for k, a in zip(part, answers, strict=True) if a is not None})
+    return usage
+
+
+def families_of(usage: dict[str, int]) -> dict[str, dict[str, float]]:
+    totals: dict[str, list[int]] = {}
+    for key, size in usage.items():
         family = ":".join(key.split(":")[:2])
-        counts[family] = counts.get(family, 0) + 1
-        bucket = samples.setdefault(family, [])
-        if len(bucket) < sample:
-            bucket.append(int(await client.memory_usage(key) or 0))
+        totals.setdefault(family, []).append(size)
     return {
-        f: {"keys": counts[f], "bytes_per_key": statistics.fmean(samples[f])}
-        for f in sorted(counts)
+        f: {"keys": len(v), "bytes_per_key": statistics.fmean(v), "bytes": sum(v)}
+        for f, v in sorted(totals.items())
     }
 
 
-async def stage_memory(bench: Bench, pool: list[bodies.Request], pool_file: Path) -> None:
-    """A backlog with no worker, then one worker drains it: bytes per message, drain rate."""
+# --- memory per entity ------------------------------------------------------------------------
+# Every key of storage/keys.py that the two paths write, mapped to the entity it is kept for.
+# A key kept per entity (one per message, contact, row, reply or ticket) counts whole; a key
+# shared by all of a number's entities (an index, a queue) counts as a share: its bytes divided
+# by the entities. `(entity, what, pattern, counts)`: `pattern` is matched against the whole
+# key; the first matching rule wins (so more specific rules come first); `counts` marks the
+# one key per entity whose number is the entity count. Entity "fixed" is neither per message
+# nor per anything (settings, counters, the agent, arq's transient keys); "unassigned" keys
+# (none expected) are listed in the report.
+#
+#   message  claim `dl:in:<wamid>` (keys.inbound) + the contact's timeline, `dl:tl:<n>:<c>`
+#            (ZSET index) and `dl:tle:<n>:<c>` (HASH of entries). Timelines are per contact but
+#            hold one entry per message; every bench customer writes once, so the timeline keys'
+#            own overhead is counted per message here (a customer writing again pays only the
+#            entry). On the reply path the timeline also holds the reply's outbound entry; the
+#            report derives that entry's size as reply path minus ticket path.
+#   contact  `dl:ct:<n>:<c>` (HASH) + shares of the number's search index `dl:ctix:<n>`, recent
+#            list `dl:ctrecent:<n>` and user-id map `dl:ctuid:<n>`; the contact lock
+#            `dl:lock:ct:*` (released after each job: expected 0).
+#   row      after-hours row `dl:ah:<n>:<row>` (HASH) + its `:seen` SET + share of the rows
+#            index `dl:ah:<n>` (ZSET); callbacks `dl:ahcb:*` (none here: no "notify me" tap).
+#   reply    outgoing record `dl:out:<id>`, done-marker `dl:sent:<key>`, the auto-reply
+#            throttle mark `dl:ar:<n>:<c>:<kind>`, the pair-rate bucket `dl:rate:pair:<n>:<c>`
+#            (expires within seconds), the send claim `dl:sending:*` and send order
+#            `dl:sendq:*` (transient: expected 0).
+#   ticket   `dl:tk:<id>` (HASH) + `dl:tkm:<id>` (messages) + `dl:tkh:<id>` (history) +
+#            request marker `dl:tknk:<n>:<wamid>` + open-ticket pointer `dl:tkopen:<n>:<c>` +
+#            shares of the queue and indexes `dl:tk{q,idle,active,all,unans}:<n>`, the history
+#            indexes `dl:tk{ag,tag,done}:*`, monitoring `dl:mon{q,svc,tags}:<n>` and
+#            `dl:mond:<n>:<day>`, the agent's slot set `dl:agtk:*` and event stream `dl:ev:*`
+#            and the portfolio `dl:portfolio:<n>`. The sequence counters and `dl:tk:holders`
+#            are fixed.
+ENTITY_RULES: tuple[tuple[str, str, str, bool], ...] = (
+    ("message", "claim dl:in", r"dl:in:.+", True),
+    ("message", "timeline index dl:tl", r"dl:tl:[^:]+:.+", False),
+    ("message", "timeline entries dl:tle", r"dl:tle:[^:]+:.+", False),
+    ("contact", "contact hash dl:ct", r"dl:ct:[^:]+:.+", True),
+    ("contact", "search index dl:ctix (share)", r"dl:ctix:[^:]+", False),
+    ("contact", "recent list dl:ctrecent (share)", r"dl:ctrecent:[^:]+", False),
+    ("contact", "user-id map dl:ctuid (share)", r"dl:ctuid:[^:]+", False),
+    ("contact", "lock dl:lock:ct (transient)", r"dl:lock:ct:.+", False),
+    ("row", "seen set dl:ah:*:seen", r"dl:ah:[^:]+:[^:]+:seen", False),
+    ("row", "row hash dl:ah:<n>:<row>", r"dl:ah:[^:]+:[^:]+", True),
+    ("row", "rows index dl:ah:<n> (share)", r"dl:ah:[^:]+", False),
+    ("row", "callbacks dl:ahcb", r"dl:ahcb:.+", False),
+    ("reply", "outgoing record dl:out", r"dl:out:.+", True),
+    ("reply", "done-marker dl:sent", r"dl:sent:.+", False),
+    ("reply", "throttle mark dl:ar", r"dl:ar:.+", False),
+    ("reply", "pair-rate bucket dl:rate:pair", r"dl:rate:pair:.+", False),
+    ("reply", "send claim dl:sending (transient)", r"dl:sending:.+", False),
+    ("reply", "send order dl:sendq (transient)", r"dl:sendq:.+", False),
+    ("fixed", "ticket counters, holders", r"dl:tk:(seq|assignseq|lastassigned|holders)", False),
+    ("ticket", "ticket hash dl:tk", r"dl:tk:.+", True),
+    ("ticket", "messages dl:tkm", r"dl:tkm:.+", False),
+    ("ticket", "history dl:tkh", r"dl:tkh:.+", False),
+    ("ticket", "request marker dl:tknk", r"dl:tknk:.+", False),
+    ("ticket", "open pointer dl:tkopen", r"dl:tkopen:.+", False),
+    ("ticket", "queue, indexes dl:tk{q,idle,...} (share)",
+     r"dl:tk(q|idle|active|all|unans):[^:]+", False),
+    ("ticket", "history indexes dl:tk{ag,tag,done} (share)", r"dl:tk(ag|tag|done):.+", False),
+    ("ticket", "monitoring dl:mon* (share)", r"dl:mon(q|svc|tags|d):.+", False),
+    ("ticket", "agent slots dl:agtk, events dl:ev (share)", r"dl:(agtk|ev):.+", False),
+    ("ticket", "portfolio dl:portfolio (share)", r"dl:portfolio:.+", False),
+    ("fixed", "numbers, agents, stats, number rate", r"dl:(numbers|number|agents|agent|stats)"
+     r"(:.*)?|dl:rate:number:.+", False),
+    ("fixed", "arq (queue, health check, results)", r"arq:.+", False),
+)  # fmt: skip
+ENTITIES = ("message", "contact", "row", "reply", "ticket")
+ENTITY_TITLES = {
+    "message": "inbound message stored",
+    "contact": "contact",
+    "row": "after-hours row",
+    "reply": "reply sent",
+    "ticket": "ticket",
+}
+_COMPILED = [(e, w, re.compile(p), c) for e, w, p, c in ENTITY_RULES]
+
+
+def entities_of(usage: dict[str, int]) -> dict[str, Any]:
+    """Bytes per entity from every key's MEMORY USAGE, by ENTITY_RULES.
+
+    Returns {entity: {"count", "bytes", "bytes_each", "parts": {what: {"keys", "bytes",
+    "bytes_each"}}}} for the five entities (count 0 when the path makes none), plus "fixed"
+    and "unassigned" ({what or key family: bytes}).
+    """
+    parts: dict[tuple[str, str], list[int]] = {}
+    counts = dict.fromkeys(ENTITIES, 0)
+    unassigned: dict[str, int] = {}
+    for key, size in usage.items():
+        for entity, what, pattern, counts_it in _COMPILED:
+            if pattern.fullmatch(key):
+                bucket = parts.setdefault((entity, what), [0, 0])
+                bucket[0] += 1
+                bucket[1] += size
+                if counts_it:
+                    counts[entity] += 1
+                break
+        else:
+            family = ":".join(key.split(":")[:2])
+            unassigned[family] = unassigned.get(family, 0) + size
+    out: dict[str, Any] = {}
+    for entity in ENTITIES:
+        n = counts[entity]
+        mine = {w: v for (e, w), v in parts.items() if e == entity}
+        total = sum(v[1] for v in mine.values())
+        out[entity] = {
+            "count": n,
+            "bytes": total,
+            "bytes_each": total / n if n else 0.0,
+            "parts": {
+                w: {"keys": v[0], "bytes": v[1], "bytes_each": v[1] / n if n else 0.0}
+                for w, v in mine.items()
+            },
+        }
+    out["fixed"] = {w: v[1] for (e, w), v in parts.items() if e == "fixed"}
+    out["unassigned"] = unassigned
+    return out
+
+
+def memory_pool(
+    bench: Bench, probes: Sequence[str], pool: list[bodies.Request], pool_file: Path
+) -> tuple[list[bodies.Request], Path, int]:
+    """The backlog's bodies: the stage's pool when its first `backlog` messages come from
+    distinct customers or no probe needs them to; else a pool of its own that does."""
+    p = bench.profile
+    distinct = any(getattr(PROBES[name], "distinct_customers", False) for name in probes)
+    if not distinct or bench.customers >= p.backlog:
+        return pool, pool_file, bench.customers
+    own = list(
+        bodies.requests(secret=SECRET.encode(), phone_number_id=PNID, count=p.backlog,
+                        per_body=1, tag="M", timestamp=int(time.time()), customers=p.backlog)
+    )  # fmt: skip
+    return own, bodies.write_pool(bench.workdir / "memory.pool", own), p.backlog
+
+
+async def memory_run(
+    bench: Bench, probe_name: str, pool: list[bodies.Request], pool_file: Path, customers: int
+) -> dict[str, Any]:
+    """One path: a backlog with no worker, then one worker drains it until the probe has every
+    message; bytes per message, per entity, drain rate."""
     p = bench.profile
     await bench.wait_quiet()
     await bench.reset()
-    probe = PROBES[bench.probe_name](bench.redis_url)
+    probe = PROBES[probe_name](bench.redis_url)
     await probe.start()
-    web = await bench.start("web-mem", "web", ["-m", "bot", "web"], SERVER_CPUS, port=free_port())
+    web = await bench.start(
+        f"web-mem-{probe_name}", "web", ["-m", "bot", "web"], SERVER_CPUS, port=free_port()
+    )
     base = await bench.redis_used_memory()
     assert web.port is not None
     data = await openloop(pool_file, 1000, p.backlog, [web.port], bench.workdir / "mem.json")
     await bench.stop(web)
     acked = sum(1 for s in data["status"] if 200 <= s < 300)
     queued = await bench.redis_used_memory()
-    families_queued = await key_families(bench.client)
+    families_queued = families_of(await measure_keys(bench.client))
     message_ids = ids_of(pool, p.backlog)
     worker = await bench.start(
-        "worker-drain",
+        f"worker-drain-{probe_name}",
         "worker",
         ["-m", "bot", "worker"],
         SERVER_CPUS,
@@ -630,26 +794,48 @@ async def stage_memory(bench: Bench, pool: list[bodies.Request], pool_file: Path
     await bench.stop(worker)
     await probe.stop()
     processed = await bench.redis_used_memory()
-    families_processed = await key_families(bench.client)
+    usage = await measure_keys(bench.client)
     row = {
+        "probe": probe_name,
         "messages": len(message_ids),
         "acked": acked,
-        "customers": min(len(message_ids), bench.customers),  # wa_ids cycle through them
+        "customers": min(len(message_ids), customers),  # wa_ids cycle through them
         "redis_bytes_per_queued_message": (queued - base) / max(1, acked),
         "redis_bytes_per_processed_message": (processed - base) / max(1, acked),
+        # The sum of every key's MEMORY USAGE (keys only; used_memory also counts Redis' own
+        # structures: the expires dict, allocator rounding, buffers).
+        "memory_usage_bytes_per_processed_message": sum(usage.values()) / max(1, acked),
         "families_queued": families_queued,
-        "families_processed": families_processed,
+        "families_processed": families_of(usage),
+        "entities": entities_of(usage),
         "drain_rate": len(done) / (finished_at - started) if done else 0.0,
+        "drain_done": len(done),
         "drain_worker_cores": worker_cores,
         "drain_worker_cpu_ms_per_msg": worker_cores * window.seconds / max(1, len(done)) * 1000,
         "foreign_cores": window.foreign_cores,
         "problems": problems,
     }
-    log(f"memory: {row['redis_bytes_per_queued_message']:.0f} B/queued message,"
+    log(f"memory {probe_name}: {row['redis_bytes_per_queued_message']:.0f} B/queued message,"
         f" {row['redis_bytes_per_processed_message']:.0f} B/processed message;"
-        f" drain {row['drain_rate']:.0f}/s on {worker_cores:.2f} cores"
+        f" drain {row['drain_rate']:.0f}/s on {worker_cores:.2f} cores,"
+        f" {row['drain_worker_cpu_ms_per_msg']:.2f} ms CPU/message"
         f" {problems or ''}")  # fmt: skip
-    bench.results["memory"] = row
+    return row
+
+
+async def stage_memory(bench: Bench, pool: list[bodies.Request], pool_file: Path) -> None:
+    """The backlog and drain once per memory probe (default: the reply path, then the ticket
+    path), each on a freshly reset Redis, so that one stage yields every entity's bytes.
+
+    `results["memory"]` keeps the first path's figures under the keys it always had, and
+    `results["memory"]["paths"]` has every path's row by probe name.
+    """
+    probes = bench.memory_probes
+    pool, pool_file, customers = memory_pool(bench, probes, pool, pool_file)
+    paths = {}
+    for name in probes:
+        paths[name] = await memory_run(bench, name, pool, pool_file, customers)
+    bench.results["memory"] = {**paths[probes[0]], "paths": paths}
 
 
 async def stage_e2e(bench: Bench, pool: list[bodies.Request], pool_file: Path) -> None:
@@ -862,10 +1048,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {int(LOAD_CPUS)})
     bench = Bench(profile, workdir, args.probe)
+    bench.memory_probes = tuple(args.memory_probes)
     bench.results["started"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     log(f"profile {profile.name}; building body pools in {workdir}")
     # The reply probe needs a customer per message (one after-hours reply per contact and
-    # closed period); the job probe keeps the desk-like rotation of bodies.CUSTOMERS.
+    # closed period), the ticket probe too (one ticket per message); the job probe keeps the
+    # desk-like rotation of bodies.CUSTOMERS. The memory stage builds a backlog pool of its own
+    # when its probes need distinct customers and this one does not have them.
     distinct = bool(getattr(PROBES[args.probe], "distinct_customers", False))
     bench.customers = profile.single_pool if distinct else bodies.CUSTOMERS
     single, pool_files = build_pools(profile, workdir, bench.customers)
@@ -921,6 +1110,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     return bench.results
 
 
+def _probe_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in PROBES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected probe names among {', '.join(sorted(PROBES))}, got {text!r}"
+        )
+    return names
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -931,7 +1130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=sorted(PROBES),
         default="reply",
         help="what 'done' means end to end: reply (after-hours row + reply accepted by a fake"
-        " Graph API; default) or job (process_inbound_message finished)",
+        " Graph API; default), ticket (number always open: the message's ticket stored) or"
+        " job (process_inbound_message finished)",
+    )
+    parser.add_argument(
+        "--memory-probes",
+        type=_probe_list,
+        default=("reply", "ticket"),
+        help="the memory stage's paths, comma-separated, each its own backlog and drain on a"
+        " flushed Redis (default reply,ticket: every entity's bytes in one run)",
     )
     parser.add_argument("--stages", default="closed,open,e2e,memory,scale")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench")

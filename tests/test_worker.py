@@ -34,6 +34,18 @@ async def flaky(ctx: dict[str, Any], name: str) -> str:
     return await record(ctx, name)
 
 
+async def chain(ctx: dict[str, Any], step: int) -> None:
+    """Enqueues the next step, as the first job of a message enqueues its effect jobs."""
+    await record(ctx, f"step{step}")
+    if step < 3:
+        await ctx["redis"].enqueue_job("chain", step + 1, _job_id=f"step{step + 1}")
+
+
+async def slow(ctx: dict[str, Any], name: str) -> None:
+    await asyncio.sleep(0.05)
+    await record(ctx, name)
+
+
 async def broken(ctx: dict[str, Any]) -> None:
     raise RuntimeError("fails for good")
 
@@ -51,7 +63,13 @@ async def fixture_arq_pool(redis_url: str, redis: aioredis.Redis) -> AsyncIterat
 def fixture_burst_worker(redis_url: str) -> Callable[..., DesklineWorker]:
     def make(**options: Any) -> DesklineWorker:
         return DesklineWorker(
-            functions=[func(record, name="record"), func(flaky, name="flaky"), broken],
+            functions=[
+                func(record, name="record"),
+                func(flaky, name="flaky"),
+                func(chain, name="chain"),
+                func(slow, name="slow"),
+                broken,
+            ],
             redis_settings=RedisSettings.from_dsn(redis_url),
             **{
                 "burst": True,
@@ -150,3 +168,38 @@ async def test_a_failed_job_is_finished_and_removed(
     assert await redis.zcard(QUEUE) == 0
     assert await redis.exists(job_key_prefix + "b", job_key_prefix + "m") == 0
     assert await redis.exists(in_progress_key_prefix + "b", in_progress_key_prefix + "m") == 0
+
+
+async def _run_until(
+    worker: DesklineWorker, redis: aioredis.Redis, runs: int, within_s: float
+) -> None:
+    """Run `worker` (not in burst mode) until `runs` jobs ran, or fail after `within_s`."""
+    running = asyncio.ensure_future(worker.main())
+    try:
+        async with asyncio.timeout(within_s):
+            while await redis.hlen("runs") < runs:  # noqa: ASYNC110 (polls Redis)
+                await asyncio.sleep(0.01)
+    finally:
+        running.cancel()
+        await worker.close()
+
+
+async def test_a_job_enqueued_by_a_finishing_job_starts_before_the_next_poll(
+    arq_pool: ArqRedis, redis: aioredis.Redis, burst_worker: Callable[..., DesklineWorker]
+) -> None:
+    # Stock arq sleeps its poll delay between polls: three steps would take over 10 s.
+    await arq_pool.enqueue_job("chain", 1, _job_id="step1")
+    worker = burst_worker(burst=False, poll_delay=5)
+    await _run_until(worker, redis, runs=3, within_s=4)
+    assert await redis.hgetall("runs") == {b"step1": b"1", b"step2": b"1", b"step3": b"1"}
+
+
+async def test_free_slots_are_refilled_without_waiting_for_the_next_poll(
+    arq_pool: ArqRedis, redis: aioredis.Redis, burst_worker: Callable[..., DesklineWorker]
+) -> None:
+    # Two slots, eight jobs: stock arq starts two per poll, i.e. one poll delay per pair.
+    for i in range(8):
+        await arq_pool.enqueue_job("slow", f"s{i}", _job_id=f"s{i}")
+    worker = burst_worker(burst=False, poll_delay=5, max_jobs=2)
+    await _run_until(worker, redis, runs=8, within_s=4)
+    assert set((await redis.hgetall("runs")).values()) == {b"1"}

@@ -21,10 +21,10 @@ from arq.worker import Worker
 
 from bot.autopipeline import AutoPipelineRedis
 from bot.clock import Clock
-from bot.deps import open_deps, redis_url
+from bot.deps import Deps, open_deps, redis_url
 from bot.queue import job_deserializer, job_serializer
 from bot.settings import Settings
-from jobs import CRON_JOBS, FUNCTIONS, deps_key
+from jobs import CRON_JOBS, FUNCTIONS, bury, deps_key
 
 
 def worker_settings(
@@ -247,12 +247,37 @@ class DesklineWorker(Worker):
         )
 
     async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        """A job arq failed before deskline's code ran: it expired while queued, its tries ran
+        out through restarts (a job that kills its worker every time), or it names no known
+        function. Kept as a dead letter too, so that no failure is silent."""
         if self.keep_result_forever or self.keep_result_s > 0:
             await super().finish_failed_job(job_id, result_data)
-            return
-        await self._finish_script(
-            keys=_job_keys(job_id, self.queue_name), args=["1", "", "", job_id]
-        )
+        else:
+            keys = _job_keys(job_id, self.queue_name)
+            await self._finish_script(keys=keys, args=["1", "", "", job_id])
+        deps = self.ctx.get(deps_key)
+        if isinstance(deps, Deps):
+            data = _result_fields(result_data)
+            function = str(data.get("f") or "<unknown>")
+            await deps.stores.stats.count_job(function, "failure")
+            await bury(
+                deps,
+                job_id=job_id,
+                function=function,
+                args=data.get("a") or [],
+                kwargs=data.get("k") or {},
+                tries=data.get("t"),
+                error=str(data.get("r") or "failed before it started"),
+            )
+
+
+def _result_fields(result_data: bytes | None) -> dict[str, Any]:
+    """arq's serialized result ({'f': function, 'a': args, 'r': error, ...}), or {}."""
+    try:
+        data = job_deserializer(result_data) if result_data else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _job_keys(job_id: str, queue_name: str) -> list[str]:

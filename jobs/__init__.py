@@ -26,6 +26,10 @@ deps_key: Final = "deps"
 JobFn = Callable[..., Awaitable[Any]]
 
 
+class GaveUp(Exception):
+    """A job asked for a retry on its last allowed try; it is dead-lettered instead."""
+
+
 def deps_from(ctx: dict[str, Any]) -> Deps:
     """The worker's dependencies (opened in `on_startup`)."""
     deps = ctx[deps_key]
@@ -63,8 +67,10 @@ def _counted(name: str, fn: JobFn, max_tries: int | None, timeout_s: float | Non
             if int(ctx.get("job_try", 1)) >= tries:
                 await stats.count_job(name, "failure")
                 await _bury(deps, ctx, name, args, kwargs, f"gave up after {tries} tries")
-            else:
-                await stats.count_job(name, "retry")
+                # Not a Retry: arq would reschedule the job only to fail it once more, before
+                # it runs, as "max retries exceeded" (and bot.worker would bury it twice).
+                raise GaveUp(f"{name} gave up after {tries} tries") from exc
+            await stats.count_job(name, "retry")
             raise exc
         except asyncio.CancelledError:
             await stats.count_job(name, "cancelled")
@@ -82,16 +88,38 @@ def _counted(name: str, fn: JobFn, max_tries: int | None, timeout_s: float | Non
 async def _bury(
     deps: Deps, ctx: dict[str, Any], name: str, args: Any, kwargs: Any, error: str
 ) -> None:
+    await bury(
+        deps,
+        job_id=ctx.get("job_id"),
+        function=name,
+        args=args,
+        kwargs=kwargs,
+        tries=ctx.get("job_try"),
+        error=error,
+    )
+
+
+async def bury(
+    deps: Deps,
+    *,
+    job_id: str | None,
+    function: str,
+    args: Any,
+    kwargs: Any,
+    tries: Any,
+    error: str,
+) -> None:
+    """Keep a job that failed for good as a dead letter (`python -m bot dead-letters`)."""
     entry = {
-        "id": ctx.get("job_id"),
-        "function": name,
+        "id": job_id,
+        "function": function,
         "args": list(args),
         "kwargs": dict(kwargs),
-        "tries": ctx.get("job_try"),
+        "tries": tries,
         "error": error[:2000],
         "at": deps.clock.now().isoformat(),
     }
-    log.error("job_dead_lettered", function=name, job_id=ctx.get("job_id"), error=error[:200])
+    log.error("job_dead_lettered", function=function, job_id=job_id, error=error[:200])
     await deps.stores.dead_letters.add(entry, int(deps.clock.now().timestamp() * 1000))
 
 

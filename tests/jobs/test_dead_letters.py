@@ -85,3 +85,45 @@ async def _run_cli(redis_url: str, argv: list[str], out: io.StringIO) -> int:
     parser = argparse.ArgumentParser()
     cli.add_commands(parser.add_subparsers(dest="command", required=True))
     return await cli._run(redis_url, parser.parse_args(argv), out)
+
+
+async def test_jobs_arq_fails_before_our_code_runs_are_dead_lettered_too(
+    settings: Settings, redis: aioredis.Redis, make_worker: Callable[..., Worker]
+) -> None:
+    ran: list[Any] = []
+
+    async def never_reached(ctx: dict[str, Any], request: dict[str, Any]) -> str:
+        ran.append(request)
+        return "ran"
+
+    # Its tries ran out through restarts (each run killed its worker before finishing).
+    await _enqueue(settings, {"x": 1}, job_id="reply:crashes-its-worker")
+    await redis.set("arq:retry:reply:crashes-its-worker", settings.max_tries)
+    # A job for a function this worker does not know.
+    arq_redis = open_redis(settings)
+    try:
+        await arq_redis.enqueue_job("retired_function", 7, _job_id="retired:1")
+    finally:
+        await arq_redis.aclose(close_connection_pool=True)
+    # Queued, but its job data expired before any worker took it.
+    await redis.zadd("arq:queue", {"gone:1": 1})
+
+    worker = make_worker(functions=[_register(queue.SEND_REPLY, never_reached)])
+    with pytest.raises(Exception, match="3 jobs"):
+        await worker.run_check()
+
+    assert ran == []
+    letters = {e["id"]: e for e in await Stores.on(redis).dead_letters.list()}
+    assert set(letters) == {"reply:crashes-its-worker", "retired:1", "gone:1"}
+    crashed = letters["reply:crashes-its-worker"]
+    assert crashed["function"] == "send_reply"
+    assert crashed["args"] == [{"x": 1}]
+    assert f"max {settings.max_tries} retries exceeded" in crashed["error"]
+    assert letters["retired:1"]["function"] == "retired_function"
+    assert letters["retired:1"]["args"] == [7]
+    assert "not found" in letters["retired:1"]["error"]
+    assert "expired" in letters["gone:1"]["error"]
+    counts = await Stores.on(redis).stats.job_counts()
+    assert counts[("send_reply", "failure")] == 1
+    assert counts[("retired_function", "failure")] == 1
+    assert await redis.zcard("arq:queue") == 0

@@ -379,6 +379,7 @@ class TicketProbe:
         self._url = redis_url
         self._db = _db_of(redis_url)
         self._done: dict[str, float] = {}
+        self._number_of: dict[str, str] = {}  # wamid -> the number whose marker it got
         self._repeated = 0
         self._prefixes: list[bytes] = []
         self._numbers: list[str] = []
@@ -410,20 +411,21 @@ class TicketProbe:
         self._task = asyncio.create_task(self._listen(pubsub))
 
     async def _listen(self, pubsub: aioredis.client.PubSub) -> None:
-        prefixes = self._prefixes
+        prefixes = list(zip(self._prefixes, self._numbers, strict=True))
         try:
             while True:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is None or message["data"] != b"set":  # SET ... EX also says expire
                     continue
                 channel = message["channel"]
-                for prefix in prefixes:
+                for prefix, pnid in prefixes:
                     if channel.startswith(prefix):
                         wamid = channel[len(prefix) :].decode()
                         if wamid in self._done:
                             self._repeated += 1
                         else:
                             self._done[wamid] = time.monotonic()
+                            self._number_of[wamid] = pnid
                         break
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -454,15 +456,15 @@ class TicketProbe:
         return out
 
     async def _markers(self, message_ids: Sequence[str]) -> dict[str, str]:
-        """wamid -> the ticket id its request marker names (messages with a marker only)."""
+        """wamid -> the ticket id its request marker names (messages seen done only)."""
         assert self._client is not None
-        pnid = self._numbers[0] if self._numbers else ""
+        seen = [m for m in message_ids if m in self._number_of]
         out: dict[str, str] = {}
-        for start in range(0, len(message_ids), 1000):
-            part = message_ids[start : start + 1000]
+        for start in range(0, len(seen), 1000):
+            part = seen[start : start + 1000]
             async with self._client.pipeline(transaction=False) as pipe:
                 for wamid in part:
-                    pipe.get(keys.ticket_request(pnid, wamid))
+                    pipe.get(keys.ticket_request(self._number_of[wamid], wamid))
                 answers = await pipe.execute()
             out.update({w: a.decode() for w, a in zip(part, answers, strict=True) if a})
         return out

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from arq.constants import default_queue_name as arq_queue_name
 
 from bench import bodies
 from bench.probes import PROBES, CompletionProbe
@@ -753,6 +754,24 @@ def memory_pool(
     return own, bodies.write_pool(bench.workdir / "memory.pool", own), p.backlog
 
 
+HOLD_MS = 3_600_000
+
+
+async def hold_queue(client: aioredis.Redis) -> list[tuple[bytes, float]]:
+    """Make every queued job due an hour later (arq's queue is a ZSET scored by due time, ms);
+    returns the original (job id, score) pairs for `release_queue`."""
+    entries: list[tuple[bytes, float]] = await client.zrange(arq_queue_name, 0, -1, withscores=True)
+    if entries:
+        await client.zadd(arq_queue_name, {m: s + HOLD_MS for m, s in entries}, xx=True)
+    return entries
+
+
+async def release_queue(client: aioredis.Redis, entries: list[tuple[bytes, float]]) -> None:
+    """Give the held jobs their due times back (only jobs still queued: XX)."""
+    if entries:
+        await client.zadd(arq_queue_name, dict(entries), xx=True)
+
+
 async def memory_run(
     bench: Bench, probe_name: str, pool: list[bodies.Request], pool_file: Path, customers: int
 ) -> dict[str, Any]:
@@ -774,6 +793,11 @@ async def memory_run(
     queued = await bench.redis_used_memory()
     families_queued = families_of(await measure_keys(bench.client))
     message_ids = ids_of(pool, p.backlog)
+    # The worker must be up and idle when the clock starts: it writes its health check (what
+    # `bench.start` waits for) only after its first poll has started a whole read of the queue
+    # (250 jobs), whose work would escape both the drain time and the CPU window. So the
+    # backlog is held (due an hour later) while the worker starts, then released.
+    held = await hold_queue(bench.client)
     worker = await bench.start(
         f"worker-drain-{probe_name}",
         "worker",
@@ -781,9 +805,11 @@ async def memory_run(
         SERVER_CPUS,
         env=bench.env(extra=probe.worker_env()),
     )
+    done = probe.completed()
+    early = len(done)  # 0 unless the hold failed
     before = bench.machine.snapshot()
     started = time.monotonic()
-    done = probe.completed()
+    await release_queue(bench.client, held)
     deadline = started + max(120.0, p.backlog / 50)
     while len(done) < len(message_ids) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
@@ -810,6 +836,7 @@ async def memory_run(
         "entities": entities_of(usage),
         "drain_rate": len(done) / (finished_at - started) if done else 0.0,
         "drain_done": len(done),
+        "done_before_release": early,
         "drain_worker_cores": worker_cores,
         "drain_worker_cpu_ms_per_msg": worker_cores * window.seconds / max(1, len(done)) * 1000,
         "foreign_cores": window.foreign_cores,
@@ -985,29 +1012,113 @@ def report(results: dict[str, Any]) -> str:
                        f" | {r['foreign_cores']:.2f} | {problems} |")  # fmt: skip
     mem = results.get("memory")
     if mem:
-        out += ["", "### Memory", "",
-                f"- Redis (INFO used_memory delta / messages): "
-                f"{mem['redis_bytes_per_queued_message']:,.0f} bytes per queued message (claim +"
-                f" arq job + queue entry); {mem['redis_bytes_per_processed_message']:,.0f} bytes"
-                f" per processed message, all that processing keeps (claim, contact, timeline,"
-                f" indexes...), over {mem['acked']} messages from {mem['customers']} customers.",
-                f"- One worker drained the {mem['messages']}-message backlog at"
-                f" {mem['drain_rate']:,.0f} messages/s ({mem['drain_worker_cores']:.2f} cores,"
-                f" {mem['drain_worker_cpu_ms_per_msg']:.2f} ms CPU per message).",
-                "- Peak RSS: " + ", ".join(f"{role} {mb:.0f} MB"
-                                          for role, mb in sorted(results["peak_rss_mb"].items())),
-                "", "Per key family (MEMORY USAGE of up to 200 keys each; bytes/message ="
-                " family total / messages):", "",
+        out += report_memory(results, mem)
+    return "\n".join(out)
+
+
+def _entity_cell(entity: dict[str, Any], what: str | None = None) -> str:
+    if not entity["count"]:
+        return "-"
+    if what is None:
+        return f"**{entity['bytes_each']:,.0f}**"
+    part = entity["parts"].get(what)
+    return f"{part['bytes_each']:,.0f}" if part else "0"
+
+
+def report_memory(results: dict[str, Any], mem: dict[str, Any]) -> list[str]:
+    """The memory stage: per path, per entity, per key family."""
+    # Results written before the stage ran several paths have one row, for `probe`.
+    first = mem.get("probe", results["probe"])
+    paths: dict[str, dict[str, Any]] = mem.get("paths") or {first: mem}
+    out = ["", "### Memory", "",
+           "Per path: a backlog posted with no worker, then drained by one worker pinned to core"
+           " 0 (done = the path's probe; the worker starts with the backlog held, so the clock"
+           " and its CPU count every message); Redis bytes are INFO used_memory deltas per"
+           " message. The MEMORY USAGE sum is the keys alone: used_memory also counts Redis'"
+           " own structures (the keyspace and expires tables, allocator rounding).",
+           "", "| path | messages / customers | bytes/queued message | bytes/processed message"
+           " | MEMORY USAGE sum/message | drain messages/s | worker cores"
+           " | worker CPU ms/message | foreign cores | problems |",
+           "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, row in paths.items():
+        usage = row.get("memory_usage_bytes_per_processed_message")
+        out.append(f"| {name} | {row['acked']} / {row['customers']}"
+                   f" | {row['redis_bytes_per_queued_message']:,.0f}"
+                   f" | {row['redis_bytes_per_processed_message']:,.0f}"
+                   f" | {'-' if usage is None else f'{usage:,.0f}'}"
+                   f" | {row['drain_rate']:,.0f} | {row['drain_worker_cores']:.2f}"
+                   f" | {row['drain_worker_cpu_ms_per_msg']:.2f} | {row['foreign_cores']:.2f}"
+                   f" | {'; '.join(row.get('problems', [])) or 'none'} |")  # fmt: skip
+    out += ["", "- Peak RSS: " + ", ".join(f"{role} {mb:.0f} MB" for role, mb
+                                          in sorted(results["peak_rss_mb"].items()))]  # fmt: skip
+    with_entities = {n: r["entities"] for n, r in paths.items() if "entities" in r}
+    if with_entities:
+        names = list(with_entities)
+        out += ["", "Per entity (MEMORY USAGE, SAMPLES 0, of every key after the drain; bytes"
+                " per entity = bytes of the keys kept for it / how many there are; a key shared"
+                " by a number's entities, such as an index, counts as a share; mapping:"
+                " `ENTITY_RULES` in bench/run.py; `-`: the path makes none):", "",
+                f"| entity (count: {' / '.join(names)} path) | kept in | "
+                + " | ".join(f"{n} path, bytes each" for n in names) + " |",
+                "|---|---|" + "---|" * len(names)]  # fmt: skip
+        for entity in ENTITIES:
+            ents = [with_entities[n][entity] for n in names]
+            counts = " / ".join(f"{e['count']:,}" for e in ents)
+            out.append(f"| **{ENTITY_TITLES[entity]}** ({counts}) | all of it | "
+                       + " | ".join(_entity_cell(e) for e in ents) + " |")  # fmt: skip
+            whats = [w for e_, w, _, _ in ENTITY_RULES
+                     if e_ == entity and any(w in e["parts"] for e in ents)]  # fmt: skip
+            for what in whats:
+                out.append(f"| | {what} | " + " | ".join(_entity_cell(e, what) for e in ents)
+                           + " |")  # fmt: skip
+        out.append("")
+        out.append(
+            "Counts: messages = claims `dl:in`, contacts = `dl:ct` hashes, after-hours"
+            " rows = row hashes, replies sent = outgoing records `dl:out`, tickets ="
+            " ticket hashes `dl:tk:<id>`. Every bench customer writes once, so a"
+            " timeline (`dl:tl` + `dl:tle`, per contact) is counted whole per message."
+        )
+        if "reply" in with_entities and "ticket" in with_entities:
+            timeline = ("timeline index dl:tl", "timeline entries dl:tle")
+            per = {n: sum(_part(with_entities[n]["message"], w) for w in timeline)
+                   for n in ("reply", "ticket")}  # fmt: skip
+            out.append(
+                f"On the reply path the timeline also holds the reply's outbound entry:"
+                f" {per['reply']:,.0f} B of timeline per message there against"
+                f" {per['ticket']:,.0f} B on the ticket path, so the reply's entry costs"
+                f" about {per['reply'] - per['ticket']:,.0f} B more per reply sent."
+            )
+        for name in names:
+            fixed = with_entities[name]["fixed"]
+            unassigned = with_entities[name]["unassigned"]
+            line = (
+                f"{name} path: {sum(fixed.values()):,} B in keys kept per number or"
+                f" transient ({', '.join(f'{w} {b:,}' for w, b in fixed.items())})"
+            )
+            if unassigned:
+                line += "; UNASSIGNED: " + ", ".join(f"{f} {b:,} B" for f, b in
+                                                     unassigned.items())  # fmt: skip
+            out.append(line + ".")
+    for name, row in paths.items():
+        queued, processed = row["families_queued"], row["families_processed"]
+        sampled = "bytes" not in next(iter(processed.values()), {"bytes": 0})
+        how = "MEMORY USAGE of up to 200 keys each" if sampled else "MEMORY USAGE of every key"
+        out += ["", f"Per key family, {name} path ({how}; bytes/message = family total /"
+                " messages):", "",
                 "| key family | keys queued | bytes/key | keys processed | bytes/key"
                 " | bytes/message processed |", "|---|---|---|---|---|---|"]  # fmt: skip
-        queued, processed = mem["families_queued"], mem["families_processed"]
         for family in sorted(set(queued) | set(processed)):
             q, p = queued.get(family, {}), processed.get(family, {})
-            per_message = p.get("keys", 0) * p.get("bytes_per_key", 0) / max(1, mem["acked"])
+            per_message = p.get("keys", 0) * p.get("bytes_per_key", 0) / max(1, row["acked"])
             out.append(f"| {family} | {q.get('keys', 0)} | {q.get('bytes_per_key', 0):.0f}"
                        f" | {p.get('keys', 0)} | {p.get('bytes_per_key', 0):.0f}"
                        f" | {per_message:.0f} |")  # fmt: skip
-    return "\n".join(out)
+    return out
+
+
+def _part(entity: dict[str, Any], what: str) -> float:
+    part = entity["parts"].get(what)
+    return float(part["bytes_each"]) if part and entity["count"] else 0.0
 
 
 # --- main -----------------------------------------------------------------------------------

@@ -144,9 +144,14 @@ class AutoPipelineRedis(ArqRedis):
                     call.future.set_exception(reply[0])
                 else:
                     call.future.set_result(reply[0])
-        except Exception as exc:  # the connection broke mid-way: its state is unknown
-            await conn.disconnect()
-            _fail(batch, exc)
+        except BaseException as exc:
+            # The connection broke, or the flusher was cancelled, mid-way: replies may be left
+            # unread on it, so it must not go back to the pool as it is (redis-py drops a
+            # connection whose read was interrupted; this also covers an interrupted write).
+            await conn.disconnect(nowait=True)
+            _fail(batch, exc if isinstance(exc, Exception) else _shut_down())
+            if not isinstance(exc, Exception):
+                raise
         finally:
             await self.connection_pool.release(conn)
 

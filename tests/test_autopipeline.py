@@ -208,3 +208,31 @@ async def test_an_aborted_transaction_fails_only_its_own_caller(
     assert isinstance(results[0], ResponseError)
     assert results[1] is True
     assert await redis.exists("never") == 0
+
+
+# Keeps Redis busy for ARGV[1] ms, so that a round trip is surely in flight meanwhile.
+BUSY_LUA = """
+local start = redis.call('TIME')
+repeat
+  local now = redis.call('TIME')
+until (now[1] - start[1]) * 1000000 + (now[2] - start[2]) >= tonumber(ARGV[1]) * 1000
+return 1
+"""
+
+
+async def test_a_flusher_cancelled_mid_round_trip_fails_its_callers_and_poisons_nothing(
+    auto: AutoPipelineRedis, redis: aioredis.Redis
+) -> None:
+    busy = auto.register_script(BUSY_LUA)
+    await busy(args=[1])  # loaded: the next call is a single EVALSHA
+    await redis.set("k", "v")
+    in_flight = [asyncio.ensure_future(busy(args=[200]))]
+    in_flight += [asyncio.ensure_future(auto.get("k")) for _ in range(5)]
+    await asyncio.sleep(0.05)
+    assert auto._flusher is not None
+    auto._flusher.cancel()
+    results = await asyncio.gather(*in_flight, return_exceptions=True)
+    assert all(isinstance(r, Exception) for r in results)
+    # The replies left unread on that connection must never be read as these calls' replies.
+    assert await asyncio.wait_for(auto.get("k"), timeout=2) == b"v"
+    assert await asyncio.wait_for(auto.incr("n"), timeout=2) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any, Final
 
@@ -65,8 +66,11 @@ async def process_inbound_message(ctx: dict[str, Any], wamid: str) -> str:
         log_.info("job_lock_busy")
         raise Retry(defer=1)
     try:
-        new = await stores.timeline.add_inbound(message, key=key)
-        contact = await stores.contacts.upsert_from_inbound(message, key=key)
+        # Independent and idempotent each: sent together (one round trip in the worker).
+        new, contact = await asyncio.gather(
+            stores.timeline.add_inbound(message, key=key),
+            stores.contacts.upsert_from_inbound(message, key=key),
+        )
         log_.debug("inbound_stored", new=new, timestamp_estimated=message.timestamp_estimated)
         return await _apply_rules(deps, message, contact)
     finally:
@@ -86,11 +90,14 @@ async def _apply_rules(deps: Deps, message: InboundMessage, contact: Contact) ->
     """
     stores = deps.stores
     pnid, key = message.phone_number_id, contact.key
-    config = await stores.numbers.config(pnid)
-    marks = await stores.throttle.marks(pnid, key, list(THROTTLE_KINDS))
+    config, marks, agent_active = await asyncio.gather(
+        stores.numbers.config(pnid),
+        stores.throttle.marks(pnid, key, list(THROTTLE_KINDS)),
+        stores.throttle.agent_active(pnid, key),
+    )
     state = ContactState(
         marks={kind: ReplyMark(mark.period, mark.at) for kind, mark in marks.items()},
-        agent_active=await stores.throttle.agent_active(pnid, key),
+        agent_active=agent_active,
     )
     actions = decide(message, config, state, deps.clock.now())
     subject = Subject(

@@ -98,19 +98,22 @@ async def send_reply(ctx: dict[str, Any], request: dict[str, Any]) -> str:
         # at Meta). biz_opaque_callback_data on the body lets status webhooks reconcile it.
         await sends.mark_sent(key, message_id)
         now = deps.clock.now()
-        await deps.stores.outgoing.record_sent(
-            message_id,
-            phone_number_id=req.phone_number_id,
-            wa_id=req.wa_id or req.user_id or "",
-            kind=str(req.kind),
-            natural_key=key,
-            body_type=str(req.body.get("type")),
-            sent_at=now,
+        # Idempotent bookkeeping of a send already marked done: independent, sent together.
+        await asyncio.gather(
+            deps.stores.outgoing.record_sent(
+                message_id,
+                phone_number_id=req.phone_number_id,
+                wa_id=req.wa_id or req.user_id or "",
+                kind=str(req.kind),
+                natural_key=key,
+                body_type=str(req.body.get("type")),
+                sent_at=now,
+            ),
+            deps.stores.timeline.add_outbound(
+                req.phone_number_id, req.contact, message_id, str(req.kind), summary(req.body), now
+            ),
+            deps.stores.contacts.record_outbound(req.phone_number_id, req.contact, now),
         )
-        await deps.stores.timeline.add_outbound(
-            req.phone_number_id, req.contact, message_id, str(req.kind), summary(req.body), now
-        )
-        await deps.stores.contacts.record_outbound(req.phone_number_id, req.contact, now)
         await _leave_order(deps, req)
         log_.info("reply_sent", message_id=message_id)
         return message_id

@@ -124,12 +124,17 @@ class JobDoneProbe:
         return out
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._client is not None:
-            await self._client.aclose()
+        await _stop(self._task, self._client)
+
+
+async def _stop(task: asyncio.Task[None] | None, client: aioredis.Redis | None) -> None:
+    """Stop a probe's event listener and close its client."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if client is not None:
+        await client.aclose()
 
 
 def _db_of(redis_url: str) -> int:
@@ -507,12 +512,7 @@ class TicketProbe:
         return out
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._client is not None:
-            await self._client.aclose()
+        await _stop(self._task, self._client)
 
 
 # `--probe NAME` picks one; each takes the bench Redis URL.

@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from fpdf import FPDF
-
 from bot.config import Language
 from bot.tickets import Ticket
 
@@ -126,28 +124,15 @@ def _body(line: Line, labels: dict[str, str]) -> str:
     return text
 
 
-class _Document(FPDF):
-    """An FPDF with the transcript's page footer."""
-
-    footer_text = ""
-    page_label = ""
-
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font("NotoSans", size=8)
-        self.set_text_color(120, 120, 120)
-        # {nb} is fpdf2's alias for the page count, filled in when the document closes.
-        text = f"{self.footer_text} · {self.page_label} {self.page_no()}/{{nb}}"
-        self.cell(0, 6, text, align="C")
-
-
 def render_transcript(transcript: Transcript) -> bytes:
     """The ticket's conversation as a PDF: a header (number, contact, times, status, agent),
     then every message with its author and local time. Deterministic for the same input."""
+    from bot.transcript_document import TranscriptDocument  # fpdf2: ~20 MB, loaded on demand
+
     t = transcript
     labels = _LABELS.get(t.language, _LABELS["en"])
     ticket = t.ticket
-    pdf = _Document(format="A4")
+    pdf = TranscriptDocument(format="A4")
     pdf.footer_text = f"{labels['ticket']} {ticket.id}"
     pdf.page_label = labels["page"]
     pdf.set_creation_date(t.generated_at)

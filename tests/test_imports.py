@@ -60,3 +60,13 @@ def test_only_composition_modules_import_app_and_worker() -> None:
         if "jobs" in {i.split(".")[0] for i in imports}:
             assert name.startswith("jobs") or name == "bot.worker", name
         assert "bot.app" not in imports or name == "bot.__main__", name
+
+
+def test_the_web_process_starts_without_the_pdf_renderer() -> None:
+    # fpdf2 costs ~20 MB: loaded with the first transcript, not with the app (BENCHMARKS.md).
+    import subprocess
+    import sys
+
+    code = "import sys, bot.app, bot.worker; print('fpdf' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -338,6 +338,18 @@ class Bench:
         info = await self.client.info("memory")
         return int(info["used_memory"])
 
+    async def redis_work(self) -> tuple[float, int]:
+        """Redis' CPU seconds (user + system) and commands processed so far; commands that
+        scripts run count one each, as the scripts themselves do."""
+        cpu = await self.client.info("cpu")
+        stats = await self.client.info("stats")
+        seconds = float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+        return seconds, int(stats["total_commands_processed"])
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
 
 # --- stage 1: closed loop -------------------------------------------------------------------
 
@@ -787,7 +799,9 @@ async def memory_run(
     )
     base = await bench.redis_used_memory()
     assert web.port is not None
+    intake_before = await bench.redis_work()
     data = await openloop(pool_file, 1000, p.backlog, [web.port], bench.workdir / "mem.json")
+    intake_after = await bench.redis_work()
     await bench.stop(web)
     acked = sum(1 for s in data["status"] if 200 <= s < 300)
     queued = await bench.redis_used_memory()
@@ -808,6 +822,8 @@ async def memory_run(
     done = probe.completed()
     early = len(done)  # 0 unless the hold failed
     before = bench.machine.snapshot()
+    await bench.client.config_resetstat()  # commandstats from here on: the drain's
+    redis_before = await bench.redis_work()
     started = time.monotonic()
     await release_queue(bench.client, held)
     deadline = started + max(120.0, p.backlog / 50)
@@ -815,6 +831,8 @@ async def memory_run(
         await asyncio.sleep(0.02)
     finished_at = max(done.values()) if done else float("nan")
     window = Window.between(before, bench.machine.snapshot())
+    redis_after = await bench.redis_work()
+    commandstats = await bench.client.info("commandstats")
     worker_cores = window.cpu.get(worker.pid, 0.0)
     problems = await probe.problems(message_ids)
     await bench.stop(worker)
@@ -839,13 +857,29 @@ async def memory_run(
         "done_before_release": early,
         "drain_worker_cores": worker_cores,
         "drain_worker_cpu_ms_per_msg": worker_cores * window.seconds / max(1, len(done)) * 1000,
+        # Redis' own cost: taking the backlog in (the intake script, 1,000 webhooks/s), then
+        # processing it (the drain).
+        "redis_intake_cpu_us_per_msg": (intake_after[0] - intake_before[0]) / max(1, acked) * 1e6,
+        "redis_cpu_us_per_msg": (redis_after[0] - redis_before[0]) / max(1, len(done)) * 1e6,
+        "redis_commands_per_msg": (redis_after[1] - redis_before[1]) / max(1, len(done)),
+        # Per command: calls and Redis-side µs per message, most expensive first.
+        "redis_commandstats_per_msg": {
+            name.removeprefix("cmdstat_"): {
+                "calls": int(stat["calls"]) / max(1, len(done)),
+                "usec": int(stat["usec"]) / max(1, len(done)),
+            }
+            for name, stat in sorted(commandstats.items(), key=lambda kv: -int(kv[1]["usec"]))
+        },
         "foreign_cores": window.foreign_cores,
         "problems": problems,
     }
     log(f"memory {probe_name}: {row['redis_bytes_per_queued_message']:.0f} B/queued message,"
         f" {row['redis_bytes_per_processed_message']:.0f} B/processed message;"
         f" drain {row['drain_rate']:.0f}/s on {worker_cores:.2f} cores,"
-        f" {row['drain_worker_cpu_ms_per_msg']:.2f} ms CPU/message"
+        f" {row['drain_worker_cpu_ms_per_msg']:.2f} ms CPU/message;"
+        f" Redis {row['redis_intake_cpu_us_per_msg']:.0f} us intake,"
+        f" {row['redis_cpu_us_per_msg']:.0f} us processing CPU and"
+        f" {row['redis_commands_per_msg']:.0f} commands/message"
         f" {problems or ''}")  # fmt: skip
     return row
 
@@ -1038,8 +1072,10 @@ def report_memory(results: dict[str, Any], mem: dict[str, Any]) -> list[str]:
            " own structures (the keyspace and expires tables, allocator rounding).",
            "", "| path | messages / customers | bytes/queued message | bytes/processed message"
            " | MEMORY USAGE sum/message | drain messages/s | worker cores"
-           " | worker CPU ms/message | foreign cores | problems |",
-           "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+           " | worker CPU ms/message | Redis CPU µs/message: intake, processing"
+           " | Redis commands/message (processing)"
+           " | foreign cores | problems |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, row in paths.items():
         usage = row.get("memory_usage_bytes_per_processed_message")
         out.append(f"| {name} | {row['acked']} / {row['customers']}"
@@ -1047,7 +1083,10 @@ def report_memory(results: dict[str, Any], mem: dict[str, Any]) -> list[str]:
                    f" | {row['redis_bytes_per_processed_message']:,.0f}"
                    f" | {'-' if usage is None else f'{usage:,.0f}'}"
                    f" | {row['drain_rate']:,.0f} | {row['drain_worker_cores']:.2f}"
-                   f" | {row['drain_worker_cpu_ms_per_msg']:.2f} | {row['foreign_cores']:.2f}"
+                   f" | {row['drain_worker_cpu_ms_per_msg']:.2f}"
+                   f" | {_num(row.get('redis_intake_cpu_us_per_msg'))},"
+                   f" {_num(row.get('redis_cpu_us_per_msg'))}"
+                   f" | {_num(row.get('redis_commands_per_msg'))} | {row['foreign_cores']:.2f}"
                    f" | {'; '.join(row.get('problems', [])) or 'none'} |")  # fmt: skip
     out += ["", "- Peak RSS: " + ", ".join(f"{role} {mb:.0f} MB" for role, mb
                                           in sorted(results["peak_rss_mb"].items()))]  # fmt: skip

@@ -47,6 +47,22 @@ def redact_personal_data(_: WrappedLogger, __: str, event_dict: EventDict) -> Ev
     return event_dict
 
 
+# arq's job-start line, '<s>s → <job id>:<function>(<arguments>)<extra>': the arguments are
+# a job's own (a reply's body, a contact's name), which only their 80-character cut kept out
+# of the logs. Shown as "…"; the job id and function stay.
+_ARQ_JOB_START = "%6.2fs → %s(%s)%s"
+
+
+class HideJobArguments(logging.Filter):
+    """On arq's worker logger: drop job arguments from its job-start lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.msg == _ARQ_JOB_START and isinstance(args, tuple) and len(args) == 4:
+            record.args = (args[0], args[1], "…", args[3])
+        return True
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -101,6 +117,9 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", *, cache_logger: b
     root.setLevel(level)
     # aiohttp.access duplicates our own request log line; keep it for debugging only.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    arq_worker = logging.getLogger("arq.worker")
+    if not any(isinstance(f, HideJobArguments) for f in arq_worker.filters):
+        arq_worker.addFilter(HideJobArguments())
 
 
 def _identity(_: WrappedLogger, __: str, event_dict: MutableMapping[str, Any]) -> EventDict:

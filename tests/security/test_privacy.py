@@ -185,3 +185,22 @@ async def test_the_json_logs_of_real_processes_carry_no_phone_number_nor_text(
     assert len(lines) > 50  # they did log, at DEBUG
     leaked = [line[:300] for line in lines if leaks(line)]
     assert not leaked, leaked
+
+
+def test_arq_job_start_lines_show_no_job_arguments(capsys: Any) -> None:
+    import logging
+
+    from bot.logs import configure_logging
+
+    configure_logging("INFO", "json", cache_logger=False)
+    try:
+        arguments = repr({"name": NAME, "body": {"text": {"body": AGENT_SECRET}}})
+        logging.getLogger("arq.worker").info(
+            "%6.2fs → %s(%s)%s", 0.01, "reply:x:send_reply", arguments, " try=2"
+        )
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+    finally:  # back to the suite's set-up (tests/conftest.py), on the real stderr
+        with capsys.disabled():
+            configure_logging("DEBUG", "json", cache_logger=False)
+    assert json.loads(line)["event"] == "  0.01s → reply:x:send_reply(…) try=2"
+    assert leaks(line) == []

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -69,7 +70,7 @@ class AutoPipelineRedis(ArqRedis):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._queued: list[_Call] = []
+        self._queued: deque[_Call] = deque()
         self._flusher: asyncio.Task[None] | None = None
         # Read by tests and benchmarks: how well calls are being shared.
         self.round_trips = 0
@@ -98,7 +99,7 @@ class AutoPipelineRedis(ArqRedis):
             while self._queued:
                 batch, size = [], 0
                 while self._queued and (not batch or size < MAX_BATCH):
-                    call = self._queued.pop(0)
+                    call = self._queued.popleft()
                     if not call.future.done():  # else its caller was cancelled meanwhile
                         batch.append(call)
                         size += len(call.commands)

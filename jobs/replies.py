@@ -45,15 +45,26 @@ async def send_reply(ctx: dict[str, Any], request: dict[str, Any]) -> str:
     sends = deps.stores.sends
     key = req.natural_key
     log_ = log.bind(natural_key=key, kind=req.kind, phone_number_id=req.phone_number_id)
-    if await sends.outcome(key) is not None:
-        log_.info("reply_duplicate_skipped")
-        return "duplicate"
     enqueued = ctx.get("enqueue_time")
     enqueued_at = enqueued if isinstance(enqueued, datetime) else deps.clock.now()
-    enqueued_ms = int(enqueued_at.timestamp() * 1000)
-    # Normally joined when it was queued (bot.queue.enqueue_reply); NX keeps that place.
-    await sends.join_order(req.phone_number_id, req.contact, key, enqueued_ms)
-    if not await sends.is_next(req.phone_number_id, req.contact, key):
+    # Done check, its place in the contact's send order (normally taken when it was queued,
+    # bot.queue.enqueue_reply; NX keeps that place), first in that order, and the claim: at
+    # once. The claim lives as long as this job may (arq cancels it at its timeout, and
+    # `finally` releases it), so the claim of a worker killed mid-send has expired by the
+    # time arq re-runs the job (after its in-progress key, timeout + 10 s). With a fixed
+    # 120 s claim, the re-run spent its tries on `Retry(defer=2)` and was dead-lettered
+    # (issue 10, fault suite: tests/faults/test_worker_crash.py).
+    begin = await sends.begin(
+        key,
+        req.phone_number_id,
+        req.contact,
+        int(enqueued_at.timestamp() * 1000),
+        claim_ttl_s=deps.settings.job_timeout_s,
+    )
+    if begin.state == "duplicate":
+        log_.info("reply_duplicate_skipped")
+        return "duplicate"
+    if begin.state == "wait":
         # An earlier reply to this contact is pending, maybe retrying through a Graph outage.
         # Wait on the schedule of a failed send, so that waiting never spends this job's
         # tries faster than the earlier one spends its own (polling every second, a later
@@ -61,18 +72,11 @@ async def send_reply(ctx: dict[str, Any], request: dict[str, Any]) -> str:
         # The earlier reply brings this job forward as it leaves the order (`_leave_order`).
         job_try = int(ctx.get("job_try", 1))
         raise Retry(defer=_retry_delay_s(deps.settings.reply_retry_base_s, job_try))
-    # The claim lives as long as this job may (arq cancels it at its timeout, and `finally`
-    # releases it), so the claim of a worker killed mid-send has expired by the time arq
-    # re-runs the job (after its in-progress key, timeout + 10 s). With a fixed 120 s claim,
-    # the re-run spent its tries on `Retry(defer=2)` and was dead-lettered (issue 10, fault
-    # suite: tests/faults/test_worker_crash.py). While another run holds it, wait it out
-    # instead of polling: a live holder finishes (or is cancelled) within the claim's life.
-    if not await sends.claim(key, ttl_s=deps.settings.job_timeout_s):
-        raise Retry(defer=max(1.0, await sends.claim_expires_in_s(key)))
+    if begin.state == "busy":
+        # Another run holds it: wait it out instead of polling; a live holder finishes (or
+        # is cancelled) within the claim's life.
+        raise Retry(defer=max(1.0, begin.claim_expires_in_s))
     try:
-        # Re-check under the claim: another worker may have finished between check and claim.
-        if await sends.outcome(key) is not None:
-            return "duplicate"
         if req.free_form and not await deps.stores.contacts.window_open(
             req.phone_number_id, req.contact, deps.clock.now()
         ):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
 from redis.asyncio import Redis
 
@@ -21,26 +22,98 @@ ORDER_STALE_MS = 15 * 60 * 1000
 ORDER_TTL_S = 24 * 3600
 
 
+# The steps before a send, atomically (STYLE.md 2.3: check done → claim): done already? →
+# join the contact's order (NX keeps a first place) → first in it (heads whose outcome is
+# known, or that are stale, are dropped) → take the in-progress claim. One round trip where
+# these steps took six, and no window between the done check and the claim.
+# KEYS: done-marker, claim, order. ARGV: natural key, enqueued ms, order TTL s, now ms,
+# stale ms, claim TTL s, done-marker prefix. Returns {'duplicate'}, {'wait'}, {'busy', pttl}
+# or {'go'}.
+_BEGIN_LUA: Final = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'duplicate'} end
+redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+local now, stale = tonumber(ARGV[4]), tonumber(ARGV[5])
+local first = false
+for _ = 1, 10 do
+  local head = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if #head == 0 or head[1] == ARGV[1] then
+    first = true
+    break
+  end
+  if now - tonumber(head[2]) > stale or redis.call('EXISTS', ARGV[7] .. head[1]) == 1 then
+    redis.call('ZREM', KEYS[3], head[1])
+  else
+    break
+  end
+end
+if not first then return {'wait'} end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[6]) then
+  return {'busy', redis.call('PTTL', KEYS[2])}
+end
+return {'go'}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    """Whether a send may go now (`SendsStore.begin`).
+
+    - "go": first in its contact's order, claimed: send, then mark it done and release.
+    - "duplicate": already sent, or failed for good: nothing to do.
+    - "wait": an earlier send to the same contact is still pending.
+    - "busy": another worker holds the claim, for `claim_expires_in_s` more at most.
+    """
+
+    state: Literal["go", "duplicate", "wait", "busy"]
+    claim_expires_in_s: float = 0.0
+
+
 class SendsStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._begin = redis.register_script(_BEGIN_LUA)
+
+    async def begin(
+        self,
+        natural_key: str,
+        phone_number_id: str,
+        contact: str,
+        enqueued_ms: float,
+        *,
+        claim_ttl_s: int = keys.SEND_CLAIM_TTL_S,
+    ) -> Begin:
+        """Done check, place in the contact's order, first-in-order check and claim, at once.
+
+        `claim_ttl_s` bounds how long a holder that died mid-send blocks the send (see
+        jobs/replies.py). `enqueued_ms` may carry a fraction (see `join_order`).
+        """
+        reply = await self._begin(
+            keys=[
+                keys.send_done(natural_key),
+                keys.send_claim(natural_key),
+                keys.send_order(phone_number_id, contact),
+            ],
+            args=[
+                natural_key,
+                repr(float(enqueued_ms)),
+                ORDER_TTL_S,
+                int(time.time() * 1000),
+                ORDER_STALE_MS,
+                claim_ttl_s,
+                keys.send_done(""),
+            ],
+        )
+        state = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+        if state == "busy":
+            return Begin("busy", max(0, int(reply[1])) / 1000)
+        assert state in ("go", "duplicate", "wait"), state
+        return Begin(state)  # type: ignore[arg-type]
 
     async def outcome(self, natural_key: str) -> str | None:
         """Meta's message id, "failed:<code>", or None while the send has not happened."""
         raw = await self._redis.get(keys.send_done(natural_key))
         return None if raw is None else raw.decode()
-
-    async def claim(self, natural_key: str, ttl_s: int = keys.SEND_CLAIM_TTL_S) -> bool:
-        """Take the in-progress claim (SET NX EX); False when another worker holds it.
-
-        `ttl_s` bounds how long a holder that died mid-send blocks the send (see send_reply).
-        """
-        return bool(await self._redis.set(keys.send_claim(natural_key), "1", nx=True, ex=ttl_s))
-
-    async def claim_expires_in_s(self, natural_key: str) -> float:
-        """Seconds until the in-progress claim expires (0 when there is none)."""
-        ttl_ms = await self._redis.pttl(keys.send_claim(natural_key))
-        return max(0, int(ttl_ms)) / 1000
 
     async def release(self, natural_key: str) -> None:
         await self._redis.delete(keys.send_claim(natural_key))
@@ -76,24 +149,6 @@ class SendsStore:
             pipe.zadd(key, {natural_key: enqueued_ms}, nx=True)
             pipe.expire(key, ORDER_TTL_S)
             await pipe.execute()
-
-    async def is_next(self, phone_number_id: str, contact: str, natural_key: str) -> bool:
-        """True when no earlier send of this contact is still pending (stale heads dropped)."""
-        key = keys.send_order(phone_number_id, contact)
-        now_ms = int(time.time() * 1000)
-        for _ in range(10):
-            head = await self._redis.zrange(key, 0, 0, withscores=True)
-            if not head:
-                return True
-            member, score = head[0]
-            name = member.decode() if isinstance(member, bytes) else str(member)
-            if name == natural_key:
-                return True
-            if now_ms - int(score) > ORDER_STALE_MS or await self.outcome(name) is not None:
-                await self._redis.zrem(key, name)
-                continue
-            return False
-        return False
 
     async def leave_order(self, phone_number_id: str, contact: str, natural_key: str) -> None:
         await self._redis.zrem(keys.send_order(phone_number_id, contact), natural_key)

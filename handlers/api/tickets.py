@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from aiohttp import web
@@ -123,7 +123,6 @@ async def reply(request: web.Request) -> web.Response:
     ticket = await _ticket(request)
     caller = caller_of(request)
     data = parse_body(TicketReplyInput, await read_json(request))
-    stores = request.app[stores_key]
     now = request.app[clock_key].now()
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None and _IDEMPOTENCY_RE.fullmatch(key) is None:
@@ -132,6 +131,30 @@ async def reply(request: web.Request) -> web.Response:
             IDEMPOTENCY_HEADER,
         )
     message_id = f"agent:{ticket.id}:{key or uuid.uuid4().hex}"
+    first = await send_agent_reply(request.app, ticket, caller.id, message_id, data.text, now)
+    return model_response(
+        SentReply(id=message_id, ticket_id=ticket.id, first_response=first), status=202
+    )
+
+
+async def send_agent_reply(
+    app: web.Application, ticket: Ticket, author: str, message_id: str, text: str, now: datetime
+) -> bool:
+    """Record an agent's text reply on the ticket, queue it to the outbox, and hold the
+    chatbot's auto-replies back meanwhile: the API's and the console's one path.
+
+    Idempotent on `message_id`: a reply already recorded is queued again (a no-op once queued
+    or sent, the outbox being idempotent on it) and answers as the first time did.
+
+    Returns:
+        Whether it was the ticket's first response.
+
+    Raises:
+        ConflictError: `window_closed` (24 hours since the customer's last message),
+            `served_by_another` (naming the agent who holds the ticket), `not_assigned`,
+            `closed`.
+    """
+    stores = app[stores_key]
     if not await stores.contacts.window_open(ticket.phone_number_id, ticket.contact_key, now):
         raise ConflictError(
             "window_closed",
@@ -140,9 +163,7 @@ async def reply(request: web.Request) -> web.Response:
         )
     first = False
     try:
-        first = await stores.tickets.record_reply(
-            ticket.id, caller.id, message_id, data.text, now=now
-        )
+        first = await stores.tickets.record_reply(ticket.id, author, message_id, text, now=now)
     except ConflictError as exc:
         if exc.code == "served_by_another":
             holder = await stores.agents.get(exc.message)
@@ -152,10 +173,8 @@ async def reply(request: web.Request) -> web.Response:
             ) from None
         if exc.code != "duplicate":
             raise
-        # A retry of a reply already recorded: queue it again (a no-op if it is queued or
-        # sent: the outbox is idempotent on the message id) and answer as the first time.
     await enqueue_reply(
-        request.app[queue_key],
+        app[queue_key],
         ReplyRequest(
             natural_key=message_id,
             phone_number_id=ticket.phone_number_id,
@@ -163,18 +182,16 @@ async def reply(request: web.Request) -> web.Response:
             user_id=ticket.user_id,
             contact=ticket.contact_key,
             kind=ReplyKind.AGENT,
-            body=bodies.text(bodies.recipient(ticket.contact.wa_id, ticket.user_id), data.text),
+            body=bodies.text(bodies.recipient(ticket.contact.wa_id, ticket.user_id), text),
             free_form=True,
             ticket_id=ticket.id,
-            author=caller.id,
+            author=author,
         ),
     )
     await stores.throttle.mark_agent_active(
         ticket.phone_number_id, ticket.contact_key, AGENT_QUIET_S
     )
-    return model_response(
-        SentReply(id=message_id, ticket_id=ticket.id, first_response=first), status=202
-    )
+    return first
 
 
 async def close_ticket(request: web.Request) -> web.Response:

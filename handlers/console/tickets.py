@@ -18,20 +18,19 @@ from typing import Any, Final, Literal
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot import auth, bodies
+from bot import auth
 from bot.config import StatusInput, StoredNumber, invalid_input
 from bot.errors import ConflictError, InvalidInputError, NotFoundError
 from bot.keys import clock_key, queue_key, stores_key
-from bot.queue import enqueue_drain_queue, enqueue_reply
-from bot.replies import ReplyKind, ReplyRequest
+from bot.queue import enqueue_drain_queue
 from bot.tickets import (
-    AGENT_QUIET_S,
     Ticket,
     TicketMessage,
     TicketReplyInput,
     can_manage_ticket,
     can_read_tickets,
 )
+from handlers.api.tickets import send_agent_reply
 from handlers.console.context import is_htmx, user_of
 from handlers.console.numbers import readable_number
 from handlers.console.render import render_fragment, render_page
@@ -222,59 +221,18 @@ async def reply(request: web.Request) -> web.Response:
     except ValidationError as exc:
         message = invalid_input(exc).message
         return await _after_action(request, ticket.id, error=message, draft=text, status=422)
-    stores = request.app[stores_key]
     now = request.app[clock_key].now()
     message_id = f"agent:{ticket.id}:{key}"
-    if not await stores.contacts.window_open(ticket.phone_number_id, ticket.contact_key, now):
-        return await _after_action(
-            request,
-            ticket.id,
-            error="The 24-hour window since the customer's last message is closed: only an"
-            " approved template may go out.",
-            draft=text,
-            status=409,
-        )
     try:
-        await stores.tickets.record_reply(ticket.id, caller.id, message_id, data.text, now=now)
+        await send_agent_reply(request.app, ticket, caller.id, message_id, data.text, now)
     except ConflictError as exc:
-        if exc.code == "served_by_another":
-            holder = await stores.agents.get(exc.message)
-            name = holder.name if holder is not None else exc.message
-            return await _after_action(
-                request,
-                ticket.id,
-                error=f"This customer is being served by {name}.",
-                draft=text,
-                status=409,
-            )
-        if exc.code == "not_assigned":
-            return await _after_action(
-                request, ticket.id, error="This ticket waits in the queue.", draft=text, status=409
-            )
-        if exc.code != "duplicate":
-            return await _after_action(
-                request, ticket.id, error=exc.message, draft=text, status=409
-            )
-        # The same form sent twice: queue it again (the outbox is idempotent on the id).
-    await enqueue_reply(
-        request.app[queue_key],
-        ReplyRequest(
-            natural_key=message_id,
-            phone_number_id=ticket.phone_number_id,
-            wa_id=ticket.contact.wa_id,
-            user_id=ticket.user_id,
-            contact=ticket.contact_key,
-            kind=ReplyKind.AGENT,
-            body=bodies.text(bodies.recipient(ticket.contact.wa_id, ticket.user_id), data.text),
-            free_form=True,
-            ticket_id=ticket.id,
-            author=caller.id,
-        ),
-    )
-    await stores.throttle.mark_agent_active(
-        ticket.phone_number_id, ticket.contact_key, AGENT_QUIET_S
-    )
+        error = _CONFLICTS.get(exc.code) or f"{exc.message[:1].upper()}{exc.message[1:]}."
+        return await _after_action(request, ticket.id, error=error, draft=text, status=409)
     return await _after_action(request, ticket.id)
+
+
+# The console's wording where the API's message is written for developers.
+_CONFLICTS: Final = {"not_assigned": "This ticket waits in the queue."}
 
 
 async def close(request: web.Request) -> web.Response:

@@ -51,12 +51,28 @@ async def _stop_streams(app: web.Application) -> None:
     app[streams_stop_key].set()
 
 
-def _frame(event: Event) -> bytes:
+def frame(event: Event) -> bytes:
+    """One SSE frame: the event's id, type and JSON data (the API's and the console's)."""
     data = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
     return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
 
 
-def _client_gone(request: web.Request) -> bool:
+async def open_stream(request: web.Request) -> web.StreamResponse:
+    """Start an event stream: its headers, then the client's reconnection delay."""
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            # nginx and similar proxies must not buffer a stream.
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    await response.write(f"retry: {RETRY_MS}\n\n".encode())
+    return response
+
+
+def client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
 
@@ -85,30 +101,21 @@ async def agent_events(request: web.Request) -> web.StreamResponse:
         last = await stores.events.latest_id(agent_id)
     follow = "text/event-stream" in request.headers.get("Accept", "")
 
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-cache",
-            # nginx and similar proxies must not buffer a stream.
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
+    response = await open_stream(request)
     log.debug("events_stream_opened", agent_id=agent_id, follow=follow)
     stop = request.app[streams_stop_key]
     loop = asyncio.get_running_loop()
     idle_since = loop.time()
     try:
-        await response.write(f"retry: {RETRY_MS}\n\n".encode())
         while not stop.is_set():
             events = await stores.events.read(agent_id, last)
             for event in events:
-                await response.write(_frame(event))
+                await response.write(frame(event))
                 last = event.id
             if events:
                 idle_since = loop.time()
                 continue
-            if not follow or _client_gone(request):
+            if not follow or client_gone(request):
                 break
             if loop.time() - idle_since >= KEEPALIVE_S:
                 await response.write(b": keepalive\n\n")

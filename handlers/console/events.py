@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Final
 
 import structlog
@@ -25,26 +24,23 @@ from aiohttp import web
 
 from bot import auth
 from bot.keys import stores_key
-from handlers.api.events import streams_stop_key
+from handlers.api.events import (
+    KEEPALIVE_S,
+    client_gone,
+    frame,
+    open_stream,
+    streams_stop_key,
+)
 from handlers.console.context import user_of
 from handlers.console.numbers import readable_number
-from storage.events import Event
 
 log = structlog.get_logger(__name__)
 
 # One round trip per agent stream per poll: a supervisor's page reads a few streams, so it
 # polls a little less often than the API's single-stream handler.
 POLL_S: Final = 1.0
-KEEPALIVE_S: Final = 15.0
-RETRY_MS: Final = 3000
 # A number with more agents than this is watched through the first ones only (by id).
 MAX_STREAMS: Final = 50
-
-
-def frame(event: Event) -> bytes:
-    """One SSE frame, as the API writes it."""
-    data = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -64,20 +60,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
         agent_ids = [caller.id]
     cursors = {agent_id: await stores.events.latest_id(agent_id) for agent_id in agent_ids}
 
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
+    response = await open_stream(request)
     stop = request.app[streams_stop_key]
     loop = asyncio.get_running_loop()
     idle_since = loop.time()
     log.debug("console_events_opened", number=number, streams=len(agent_ids))
     try:
-        await response.write(f"retry: {RETRY_MS}\n\n".encode())
         # The page knows the stream is up (and reloads what it shows on a reconnect).
         await response.write(b"event: ready\ndata: {}\n\n")
         while not stop.is_set():
@@ -91,7 +79,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     sent = True
             if sent:
                 idle_since = loop.time()
-            elif request.transport is None or request.transport.is_closing():
+            elif client_gone(request):
                 break
             elif loop.time() - idle_since >= KEEPALIVE_S:
                 await response.write(b": keepalive\n\n")

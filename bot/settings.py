@@ -67,3 +67,32 @@ class Settings(BaseSettings):
 
     # Where `python -m bot run` keeps the embedded Redis' append-only file.
     data_dir: str = "var"
+
+    # --- Security limits (SECURITY.md) ------------------------------------------------------
+    # Which reverse proxy's headers to trust for the client's address and scheme: "none" uses
+    # the socket's peer and ignores X-Forwarded-*/Fly-Client-IP (a client can set them);
+    # "fly" reads Fly-Client-IP and X-Forwarded-Proto, which Fly's proxy sets (fly.toml).
+    trusted_proxy: Literal["none", "fly"] = "none"
+    # Bearer token that /metrics asks for; unset keeps /metrics public.
+    metrics_token: SecretStr | None = None
+    # Failed authentications (API bearer tokens, console sign-in): per client address, a
+    # burst then a sustained rate per minute; and across all clients, per second.
+    auth_failures_burst: int = Field(10, ge=1)
+    auth_failures_per_minute: float = Field(10.0, gt=0)
+    auth_failures_global_per_second: float = Field(50.0, gt=0)
+    # Event streams: open streams per user (an API token's agent, a console user), and how
+    # often an open stream checks that its token or session is still valid.
+    max_streams_per_user: int = Field(8, ge=1)
+    stream_recheck_s: float = Field(5.0, gt=0, le=60)
+    # Webhook bodies are read before their signature can be checked: at most this many at
+    # once (others wait, then 503), each within a deadline.
+    webhook_max_concurrent_reads: int = Field(16, ge=1)
+    webhook_read_timeout_s: float = Field(10.0, gt=0)
+    # One signed webhook item (a message, a status, an "other" change) as raw JSON.
+    max_item_bytes: int = Field(64 * 1024, ge=1024)
+    # Items stored per intake Lua call: a larger batch is split into several calls.
+    intake_chunk_items: int = Field(500, ge=1)
+    # PDF transcripts are rendered in worker processes: how many at once, and their limits.
+    transcript_workers: int = Field(2, ge=1)
+    transcript_timeout_s: float = Field(30.0, gt=0)
+    transcript_max_messages: int = Field(2000, ge=1)

@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 from redis.asyncio import Redis
 
-from storage import keys
+from storage import keys, lua
 
 RequestedReturn = Literal["yes", "no", "N/D"]
 REQUESTED_RETURNS: Final[tuple[RequestedReturn, ...]] = ("yes", "no", "N/D")
@@ -239,122 +239,18 @@ class ContactInfo:
 
 # --- scripts ------------------------------------------------------------------------------
 
-# Add (or update) a row for one message, idempotently on its wamid. `requested_return` only
-# ever rises (N/D < no < yes): "yes" from a "notify me" tap sticks whatever order the jobs run
-# in, and "no" (was offered the button) outranks "N/D" (the option was off at some message).
-# Times: `first_ms` is the earliest message, `last_ms` the latest, whatever order they come in.
-_RECORD_LUA: Final = """
-local row, seen, index = KEYS[1], KEYS[2], KEYS[3]
-local wamid, at, now, keep = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local id, requested = ARGV[5], ARGV[6]
-local rank = {['N/D'] = 0, ['no'] = 1, ['yes'] = 2}
-local created = 0
-if redis.call('EXISTS', row) == 0 then
-  if at + keep <= now then return {0, 0, 0, 0} end
-  redis.call('HSET', row, 'contact', ARGV[7], 'wa_id', ARGV[8], 'user_id', ARGV[9],
-    'name', ARGV[10], 'phone', ARGV[11], 'period', ARGV[12], 'next_opening', ARGV[13],
-    'first_ms', at, 'last_ms', at, 'messages', 0, 'requested_return', requested,
-    'message_sent', 0)
-  created = 1
-end
-local fresh = redis.call('SADD', seen, wamid)
-if fresh == 1 then
-  redis.call('HINCRBY', row, 'messages', 1)
-  if at < tonumber(redis.call('HGET', row, 'first_ms')) then
-    redis.call('HSET', row, 'first_ms', at)
-  end
-  if at >= tonumber(redis.call('HGET', row, 'last_ms')) then
-    redis.call('HSET', row, 'last_ms', at)
-    for i, field in ipairs({'wa_id', 'user_id', 'name', 'phone'}) do
-      if ARGV[7 + i] ~= '' then redis.call('HSET', row, field, ARGV[7 + i]) end
-    end
-  end
-end
-if rank[requested] > rank[redis.call('HGET', row, 'requested_return')] then
-  redis.call('HSET', row, 'requested_return', requested)
-end
-local first = tonumber(redis.call('HGET', row, 'first_ms'))
-local ttl = first + keep - now
-if ttl <= 0 then
-  redis.call('DEL', row, seen)
-  redis.call('ZREM', index, id)
-  return {0, 0, 0, 0}
-end
-redis.call('PEXPIRE', row, ttl)
-redis.call('PEXPIRE', seen, ttl)
-redis.call('ZADD', index, first, id)
-redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (now - keep))
-redis.call('PEXPIRE', index, keep + 86400000)
-return {1, created, fresh, redis.call('HEXISTS', row, 'announced')}
-"""
-
-# Create the callback record unless there is one (the first request wins: a second tap, or a
-# redelivery, changes nothing), index it as pending and mirror it on the row (if still there:
-# HSET on an expired row would resurrect it without a TTL).
-_CALLBACK_LUA: Final = """
-local record, pending, row = KEYS[1], KEYS[2], KEYS[3]
-local id, due, ttl, pending_ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-if redis.call('EXISTS', record) == 1 then return 0 end
-redis.call('HSET', record, 'status', 'pending', 'contact', ARGV[5], 'wa_id', ARGV[6],
-  'user_id', ARGV[7], 'name', ARGV[8], 'period', ARGV[9], 'due_ms', due)
-redis.call('PEXPIRE', record, ttl)
-redis.call('ZADD', pending, due == '' and '+inf' or due, id)
-redis.call('PEXPIRE', pending, pending_ttl)
-if redis.call('EXISTS', row) == 1 then
-  redis.call('HSET', row, 'callback', 'scheduled', 'callback_ms', due)
-end
-return 1
-"""
-
-# Move a pending callback to a new due time (record, index, row mirror, TTL).
-_DUE_LUA: Final = """
-local record, pending, row = KEYS[1], KEYS[2], KEYS[3]
-local id, due, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-if redis.call('HGET', record, 'status') ~= 'pending' then return 0 end
-redis.call('HSET', record, 'due_ms', due)
-redis.call('PEXPIRE', record, ttl)
-redis.call('ZADD', pending, due == '' and '+inf' or due, id)
-if redis.call('EXISTS', row) == 1 then redis.call('HSET', row, 'callback_ms', due) end
-return 1
-"""
-
-# pending -> opened, exactly once: the caller announces the callback only when this returns 1.
-_OPENED_LUA: Final = """
-local record, pending, row = KEYS[1], KEYS[2], KEYS[3]
-local id, at, ttl, ticket = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-if redis.call('HGET', record, 'status') ~= 'pending' then return 0 end
-redis.call('HSET', record, 'status', 'opened', 'opened_ms', at, 'ticket_id', ticket)
-redis.call('PEXPIRE', record, ttl)
-redis.call('ZREM', pending, id)
-if redis.call('EXISTS', row) == 1 then
-  redis.call('HSET', row, 'callback', 'opened', 'callback_ms', at, 'ticket_id', ticket)
-end
-return 1
-"""
-
-_SET_IF_ROW_LUA: Final = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1
-"""
-
-_RELEASE_LUA: Final = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 class AfterHoursStore:
     """Rows, callbacks and active-message marks of the after-hours list."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._record = redis.register_script(_RECORD_LUA)
-        self._callback = redis.register_script(_CALLBACK_LUA)
-        self._due = redis.register_script(_DUE_LUA)
-        self._opened = redis.register_script(_OPENED_LUA)
-        self._set_if_row = redis.register_script(_SET_IF_ROW_LUA)
-        self._release = redis.register_script(_RELEASE_LUA)
+        self._record = lua.register(redis, "after_hours_record")
+        self._callback = lua.register(redis, "after_hours_callback")
+        self._due = lua.register(redis, "after_hours_due")
+        self._opened = lua.register(redis, "after_hours_opened")
+        self._set_if_row = lua.register(redis, "after_hours_set_if_row")
+        self._release = lua.register(redis, "compare_and_delete")
 
     # --- rows -----------------------------------------------------------------------------
 

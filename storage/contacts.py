@@ -15,185 +15,8 @@ from bot.contacts import ContactFilter, Cursor, Query, fold, name_tokens, phone_
 from bot.contacts_import import ImportRow
 from bot.errors import InvalidInputError
 from bot.models import Contact, InboundMessage
-from storage import keys
+from storage import keys, lua
 from storage.search import CANDIDATES_MAX, SearchIndex
-
-# Keeps the search index (keys.contact_index) in step with the contact hash `h`, for the values
-# this call wrote (`incoming` equals what is stored now; a stored value this call did not
-# write was indexed by the call that wrote it). Tokens come from bot.contacts.
-# - The name's members become `tokens`, replacing the previous ones, which the hash keeps in
-#   `ixn` (a rename must remove exactly them).
-# - A phone never changes once set (for a number, the contact key is the number), so its
-#   members are only added; adding them again is a no-op.
-_REINDEX_LUA: Final = """
-local function reindex(h, ix, key, incoming, tokens)
-  if incoming == '' or redis.call('HGET', h, 'name') ~= incoming then return end
-  local old = redis.call('HGET', h, 'ixn') or ''
-  if old == tokens then return end
-  for t in string.gmatch(old, '%S+') do redis.call('ZREM', ix, t .. '\\0' .. key) end
-  for t in string.gmatch(tokens, '%S+') do redis.call('ZADD', ix, 0, t .. '\\0' .. key) end
-  if tokens == '' then redis.call('HDEL', h, 'ixn') else redis.call('HSET', h, 'ixn', tokens) end
-end
-local function index_phone(h, ix, key, incoming, tokens)
-  if incoming == '' or redis.call('HGET', h, 'phone') ~= incoming then return end
-  for t in string.gmatch(tokens, '%S+') do redis.call('ZADD', ix, 0, t .. '\\0' .. key) end
-end
-"""
-
-# One round trip, atomic, idempotent. Identity fields (wa_id, user_id, phone, name) follow the
-# newest message applied so far (`seen_at`), so a late-processed older message only fills gaps
-# and never reverts a name; `last_inbound_at` and `last_interaction_at` only move forward;
-# `first_seen` only moves back. Applying the same message again therefore writes the values
-# that are already there.
-_UPSERT_LUA: Final = (
-    _REINDEX_LUA
-    + """
-local h, recent, uids, ix = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local key, ts_s, name, wa_id, user_id, phone, opens, name_tokens, phone_tokens = unpack(ARGV)
-local ts = tonumber(ts_s)
-local function num(field)
-  local v = redis.call('HGET', h, field)
-  if v then return tonumber(v) end
-  return nil
-end
-local first = num('first_seen')
-if not first or ts < first then redis.call('HSET', h, 'first_seen', ts_s) end
-local seen = num('seen_at')
-local newest = (not seen) or ts >= seen
-if newest then redis.call('HSET', h, 'seen_at', ts_s) end
-local function put(field, value)
-  if value == '' then return end
-  if newest then redis.call('HSET', h, field, value) else redis.call('HSETNX', h, field, value) end
-end
-put('wa_id', wa_id)
-put('phone', phone)
-put('user_id', user_id)
-put('name', name)
-reindex(h, ix, key, name, name_tokens)
-index_phone(h, ix, key, phone, phone_tokens)
-if opens == '1' then
-  local last_in = num('last_inbound_at')
-  if not last_in or ts > last_in then redis.call('HSET', h, 'last_inbound_at', ts_s) end
-  local last_ia = num('last_interaction_at')
-  if not last_ia or ts > last_ia then redis.call('HSET', h, 'last_interaction_at', ts_s) end
-end
-redis.call('ZADD', recent, num('last_interaction_at') or num('first_seen'), key)
-if user_id ~= '' then redis.call('HSET', uids, user_id, key) end
-return redis.call('HGETALL', h)
-"""
-)
-
-# Outbound messages move `last_interaction_at` forward, on an existing contact only.
-_TOUCH_LUA: Final = """
-local h, recent = KEYS[1], KEYS[2]
-local key, ts_s = ARGV[1], ARGV[2]
-if redis.call('EXISTS', h) == 0 then return 0 end
-local cur = redis.call('HGET', h, 'last_interaction_at')
-if not cur or tonumber(ts_s) > tonumber(cur) then
-  redis.call('HSET', h, 'last_interaction_at', ts_s)
-  redis.call('ZADD', recent, ts_s, key)
-end
-return 1
-"""
-
-# One CSV row onto a contact, atomically: known fields given in the file are set, extra
-# columns set as `x:<column>`, `phone`/`wa_id`/`first_seen` only filled when absent. A new
-# contact enters the recency index with score 0 (it never interacted: it lists last) and no
-# `last_inbound_at`, so an import never opens the 24-hour window. Returns {existed, changed};
-# applying the same row again changes nothing.
-_IMPORT_LUA: Final = (
-    _REINDEX_LUA
-    + """
-local h, recent, ix = KEYS[1], KEYS[2], KEYS[3]
-local key, now_ms, phone, wa_id, name, email, city, document, name_tokens, phone_tokens =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local existed = redis.call('EXISTS', h)
-local changed = 0
-local function set(field, value)
-  if value == '' then return end
-  if redis.call('HGET', h, field) ~= value then
-    redis.call('HSET', h, field, value)
-    changed = 1
-  end
-end
-local function fill(field, value)
-  if value ~= '' and redis.call('HSETNX', h, field, value) == 1 then changed = 1 end
-end
-fill('phone', phone)
-fill('wa_id', wa_id)
-fill('first_seen', now_ms)
-set('name', name)
--- `f:<field>`: the folded value the listing filters search (bot.contacts.fold).
-local function set_folded(field, value, folded)
-  set(field, value)
-  if value ~= '' then redis.call('HSET', h, 'f:' .. field, folded) end
-end
-set_folded('email', email, ARGV[11])
-set_folded('city', city, ARGV[12])
-set_folded('document', document, ARGV[13])
-for i = 14, #ARGV, 2 do set('x:' .. ARGV[i], ARGV[i + 1]) end
-redis.call('ZADD', recent, 'NX', 0, key)
-reindex(h, ix, key, name, name_tokens)
-index_phone(h, ix, key, phone, phone_tokens)
-return {existed, changed}
-"""
-)
-
-# The index entries of one contact from its stored name and phone (a rebuild); a contact
-# changed meanwhile is left to the write that changed it.
-_REINDEX_ONE_LUA: Final = (
-    _REINDEX_LUA
-    + """
-local h, ix = KEYS[1], KEYS[2]
-local key, name, phone, name_tokens, phone_tokens = unpack(ARGV)
-if redis.call('EXISTS', h) == 0 then return 0 end
-reindex(h, ix, key, name, name_tokens)
-index_phone(h, ix, key, phone, phone_tokens)
-return 1
-"""
-)
-
-# One page of a filtered listing, walked next to the data: the recency index from a cursor
-# (`score`, `skip`: see bot.contacts.Cursor) down to `low`, at most `budget` contacts, keeping
-# those whose folded fields (`f:email`, ...) contain every needle and, with a period, that
-# interacted. Stops before the (limit+1)-th match. Returns {cursor score, cursor skip, end,
-# key, key, ...}; `end` is 1 when nothing is left after the walk; the cursor is '' when the
-# walk examined nothing.
-_SCAN_LUA: Final = """
-local recent = KEYS[1]
-local prefix, score_s, skip_s, low, budget, limit, interacted =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
-local high, skip, at, taken = '+inf', 0, nil, 0
-if score_s ~= '' then
-  high, skip = score_s, tonumber(skip_s)
-  at, taken = tonumber(score_s), skip
-end
-local members = redis.call('ZREVRANGEBYSCORE', recent, high, low,
-                           'WITHSCORES', 'LIMIT', skip, budget)
-local found = {}
-local function cursor(done)
-  local out = {at and string.format('%d', at) or '', taken, done}
-  for _, k in ipairs(found) do out[#out + 1] = k end
-  return out
-end
-for i = 1, #members, 2 do
-  local key, score = members[i], tonumber(members[i + 1])
-  local h = prefix .. key
-  local ok = interacted ~= '1' or redis.call('HEXISTS', h, 'last_interaction_at') == 1
-  local j = 8
-  while ok and j < #ARGV do
-    local value = redis.call('HGET', h, ARGV[j])
-    ok = value and string.find(value, ARGV[j + 1], 1, true) ~= nil
-    j = j + 2
-  end
-  if ok then
-    if #found == limit then return cursor(0) end
-    found[#found + 1] = key
-  end
-  if at == score then taken = taken + 1 else at, taken = score, 1 end
-end
-return cursor(#members < 2 * budget and 1 or 0)
-"""
 
 _TIME_FIELDS: Final = ("first_seen", "last_inbound_at", "last_interaction_at")
 # Imported columns other than the known fields are kept as hash fields `x:<column>`.
@@ -316,11 +139,11 @@ class ContactsStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         # register_script: EVALSHA, loading the script again after a Redis restart.
-        self._upsert = redis.register_script(_UPSERT_LUA)
-        self._touch = redis.register_script(_TOUCH_LUA)
-        self._import = redis.register_script(_IMPORT_LUA)
-        self._reindex = redis.register_script(_REINDEX_ONE_LUA)
-        self._scan = redis.register_script(_SCAN_LUA)
+        self._upsert = lua.register(redis, "contacts_upsert")
+        self._touch = lua.register(redis, "contacts_touch")
+        self._import = lua.register(redis, "contacts_import")
+        self._reindex = lua.register(redis, "contacts_reindex")
+        self._scan = lua.register(redis, "contacts_scan")
         self._index = SearchIndex(redis)
 
     async def key_for(self, phone_number_id: str, wa_id: str | None, user_id: str | None) -> str:

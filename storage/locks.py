@@ -16,12 +16,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 
-from storage import keys
-
-_RELEASE_LUA: Final = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+from storage import keys, lua
 
 # Polling interval while waiting for a busy lock.
 _POLL_S: Final = 0.02
@@ -38,7 +33,7 @@ class ContactLocks:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._release = redis.register_script(_RELEASE_LUA)
+        self._release = lua.register(redis, "compare_and_delete")
 
     async def acquire(
         self,

@@ -1,8 +1,8 @@
-"""Monitoring aggregates: the Lua that keeps them (run inside every ticket script) and their reads.
+"""Monitoring aggregates: their reads. The Lua that keeps them runs inside every ticket script.
 
 Nothing here scans tickets. The ticket scripts (storage/tickets.py) call the helpers of
-`MONITOR_LUA` in the same atomic step as each change, so the figures can never disagree with
-the tickets they count:
+storage/lua/includes/monitor.lua in the same atomic step as each change, so the figures can
+never disagree with the tickets they count:
 
 * per number and UTC day, a HASH of counters per quarter-hour bucket (`keys.monitor_day`):
   tickets by status now and tagged tickets (by creation bucket), first replies, replies to
@@ -18,7 +18,6 @@ number of tickets stored: O(today's buckets + detail lists).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,169 +26,17 @@ from typing import Final
 from redis.asyncio import Redis
 
 from bot.monitoring import DETAIL_DEFAULT, MAX_METRICS, AgentLoad, NumberSnapshot, Waiting
-from storage import keys
+from storage import keys, lua
 from storage.agents import AgentsStore
 
 _BUCKETS_PER_DAY: Final = 86_400_000 // keys.MONITOR_BUCKET_MS
 
 
-def _split(template: str) -> tuple[str, str]:
-    """A two-part key's prefix and separator: the scripts build such keys from them."""
-    prefix, middle, _ = re.split("[\0\1]", template)
-    return prefix, middle
-
-
-_AG_PRE, _AG_MID = _split(keys.tickets_by_agent("\0", "\1"))
-_TAG_PRE, _TAG_MID = _split(keys.tickets_by_tag("\0", "\1"))
-_DONE_PRE, _DONE_MID = _split(keys.tickets_by_outcome("\0", "\1"))
-_DAY_PRE, _DAY_MID = _split(keys.monitor_day("\0", "\1"))  # type: ignore[arg-type]
-
-# Runs before the ticket scripts' prelude (which calls these helpers), with their ARGV[1], the
-# change's time in epoch ms. Lua numbers are doubles: epoch ms and sums of durations stay far
-# below 2^53, and Redis prints them as integers.
-_MONITOR_LUA: Final = """
-local M_DAY_PRE, M_DAY_MID = '@DAY_PRE@', '@DAY_MID@'
-local M_Q, M_SVC, M_TAGS = '@M_Q@', '@M_SVC@', '@M_TAGS@'
-local IX_AG_PRE, IX_AG_MID = '@AG_PRE@', '@AG_MID@'
-local IX_TAG_PRE, IX_TAG_MID = '@TAG_PRE@', '@TAG_MID@'
-local IX_DONE_PRE, IX_DONE_MID = '@DONE_PRE@', '@DONE_MID@'
-local M_BUCKET, M_PER_DAY, M_TTL, IX_TTL = @BUCKET@, @PER_DAY@, @M_TTL@, @IX_TTL@
-local m_now = tonumber(ARGV[1])
-
-local function m_field(pnid, at, metric)
-  local b = math.floor(at / M_BUCKET)
-  return M_DAY_PRE .. pnid .. M_DAY_MID .. string.format('%d', math.floor(b / M_PER_DAY)),
-         metric .. ':' .. string.format('%d', b)
-end
-
--- Add `by` to `metric` in the bucket of instant `at` (epoch ms).
-local function m_add(pnid, at, metric, by)
-  if by == 0 then return end
-  local k, f = m_field(pnid, at, metric)
-  redis.call('HINCRBY', k, f, string.format('%d', by))
-  redis.call('EXPIRE', k, M_TTL)
-end
-
--- Keep the largest `value` of `metric` in the bucket of `at`.
-local function m_max(pnid, at, metric, value)
-  local k, f = m_field(pnid, at, metric)
-  local old = tonumber(redis.call('HGET', k, f) or '-1')
-  if value > old then redis.call('HSET', k, f, string.format('%d', value)) end
-  redis.call('EXPIRE', k, M_TTL)
-end
-
--- A ticket created at `created` went from status `old` (nil: it is new) to `new`.
-local function m_status(pnid, created, old, new)
-  if old == new then return end
-  if old and old ~= '' then m_add(pnid, created, 's:' .. old, -1) end
-  m_add(pnid, created, 's:' .. new, 1)
-end
-
--- A history index entry: trimmed to its retention and expiring with it.
-local function ix_add(key, score, id)
-  redis.call('ZADD', key, score, id)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf',
-             '(' .. string.format('%d', m_now - IX_TTL * 1000))
-  redis.call('EXPIRE', key, IX_TTL)
-end
-
-local function ix_agent(pnid, a) return IX_AG_PRE .. pnid .. IX_AG_MID .. a end
-local function ix_outcome(pnid, o) return IX_DONE_PRE .. pnid .. IX_DONE_MID .. o end
-
-local function m_tags_of(raw)
-  if not raw or raw == '' then return {} end
-  return cjson.decode(raw)
-end
-
--- Add (by = 1) or remove (by = -1) `tag` on ticket `id`; `active`: the ticket is not closed.
-local function m_tag(pnid, id, created, tag, by, active)
-  m_add(pnid, created, 't:' .. tag, by)
-  if active then
-    if redis.call('HINCRBY', M_TAGS .. pnid, tag, by) <= 0 then
-      redis.call('HDEL', M_TAGS .. pnid, tag)
-    end
-  end
-  local key = IX_TAG_PRE .. pnid .. IX_TAG_MID .. tag
-  if by > 0 then ix_add(key, created, id) else redis.call('ZREM', key, id) end
-end
-
--- A ticket with these tags closed: it no longer counts as active for them.
-local function m_tags_closed(pnid, raw)
-  for _, tag in ipairs(m_tags_of(raw)) do
-    if redis.call('HINCRBY', M_TAGS .. pnid, tag, -1) <= 0 then
-      redis.call('HDEL', M_TAGS .. pnid, tag)
-    end
-  end
-end
-"""
-
-
-# Today's figures, summed in Redis: a day hash holds a field per metric and quarter hour (a few
-# thousand on a busy number), and only the sums need to travel. KEYS: the day hashes.
-# ARGV: first bucket, last bucket, then the metrics kept as maxima. Returns metric, value, ...
-_SUM_LUA: Final = """
-local first, last = tonumber(ARGV[1]), tonumber(ARGV[2])
-local maxima = {}
-for i = 3, #ARGV do maxima[ARGV[i]] = true end
-local sums, order = {}, {}
-for _, key in ipairs(KEYS) do
-  local flat = redis.call('HGETALL', key)
-  for i = 1, #flat, 2 do
-    local metric, bucket = string.match(flat[i], '^(.*):(%d+)$')
-    local b = tonumber(bucket)
-    if b and b >= first and b <= last then
-      local v = tonumber(flat[i + 1])
-      local old = sums[metric]
-      if old == nil then
-        order[#order + 1] = metric
-        sums[metric] = v
-      elseif maxima[metric] then
-        if v > old then sums[metric] = v end
-      else
-        sums[metric] = old + v
-      end
-    end
-  end
-end
-local out = {}
-for _, metric in ipairs(order) do
-  out[#out + 1] = metric
-  out[#out + 1] = string.format('%d', sums[metric])
-end
-return out
-"""
-
-
-# Read-only: the members of every set of KEYS (one command instead of one per agent).
-_SETS_LUA: Final = """
-local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('SMEMBERS', key) end
-return out
-"""
-
-
 def monitor_lua() -> str:
-    """The helpers' Lua with the key prefixes and constants filled in."""
-    text = _MONITOR_LUA
-    for name, value in {
-        "@DAY_PRE@": _DAY_PRE,
-        "@DAY_MID@": _DAY_MID,
-        "@M_Q@": keys.monitor_waiting(""),
-        "@M_SVC@": keys.monitor_in_service(""),
-        "@M_TAGS@": keys.monitor_tags(""),
-        "@AG_PRE@": _AG_PRE,
-        "@AG_MID@": _AG_MID,
-        "@TAG_PRE@": _TAG_PRE,
-        "@TAG_MID@": _TAG_MID,
-        "@DONE_PRE@": _DONE_PRE,
-        "@DONE_MID@": _DONE_MID,
-        "@BUCKET@": str(keys.MONITOR_BUCKET_MS),
-        "@PER_DAY@": str(_BUCKETS_PER_DAY),
-        "@M_TTL@": str(keys.MONITOR_DAY_TTL_S),
-        "@IX_TTL@": str(keys.TICKET_TTL_S),
-    }.items():
-        text = text.replace(name, value)
-    return text
+    """The aggregates' helpers (storage/lua/includes/monitor.lua), resolved: what the ticket
+    scripts paste in front of their prelude. Kept for storage/tickets.py until its scripts
+    `--@include monitor` themselves."""
+    return lua.include("monitor")
 
 
 def _ms(at: datetime) -> int:
@@ -234,8 +81,8 @@ class MonitoringStore:
         self._redis = redis
         self._agents = AgentsStore(redis)
         self._tickets = TicketsStore(redis)
-        self._sum = redis.register_script(_SUM_LUA)
-        self._sets = redis.register_script(_SETS_LUA)
+        self._sum = lua.register(redis, "monitoring_sum")
+        self._sets = lua.register(redis, "monitoring_sets")
 
     async def snapshots(
         self,

@@ -32,62 +32,9 @@ from typing import Final, Literal, cast
 from redis.asyncio import Redis
 
 from bot.models import MetaError, OutgoingMessage, StatusUpdate
-from storage import keys
+from storage import keys, lua
 
 ApplyResult = Literal["applied", "unchanged", "pending", "ignored"]
-
-_APPLY_LUA: Final = """
-local h = KEYS[1]
-local status, ts, errors = ARGV[1], ARGV[2], ARGV[3]
-local recorded_ttl, pending_ttl = ARGV[4], ARGV[5]
-local rank = {accepted = 0, sent = 1, delivered = 2, read = 3, played = 4}
-local existed = redis.call('EXISTS', h) == 1
-local state = redis.call('HGET', h, 'state')
-local moved = false
-local function earliest(field)
-  local cur = redis.call('HGET', h, field)
-  if not cur or tonumber(ts) < tonumber(cur) then redis.call('HSET', h, field, ts) end
-end
-if state ~= 'failed' then
-  local current = -1
-  if state then current = rank[state] or -1 end
-  if status == 'failed' then
-    if current < rank['delivered'] then
-      redis.call('HSET', h, 'state', 'failed', 'failed_at', ts)
-      if errors ~= '' then redis.call('HSET', h, 'errors', errors) end
-      moved = true
-    end
-  else
-    earliest(status .. '_at')
-    if status == 'read' or status == 'played' then earliest('delivered_at') end
-    if rank[status] > current then
-      redis.call('HSET', h, 'state', status)
-      moved = true
-    end
-  end
-end
-local recorded = redis.call('HGET', h, 'recorded') == '1'
-if recorded then
-  redis.call('EXPIRE', h, recorded_ttl)
-elseif not existed then
-  redis.call('EXPIRE', h, pending_ttl)
-end
-if not recorded then return 'pending' end
-if moved then return 'applied' end
-return 'unchanged'
-"""
-
-# The record of a send Meta accepted. Keeps any state statuses already reached (they may
-# arrive first); `accepted_at` keeps its first value, so a repeated call changes nothing.
-_RECORD_LUA: Final = """
-local h = KEYS[1]
-redis.call('HSET', h, 'recorded', '1', 'phone_number_id', ARGV[1], 'wa_id', ARGV[2],
-  'kind', ARGV[3], 'natural_key', ARGV[4], 'body_type', ARGV[5])
-redis.call('HSETNX', h, 'accepted_at', ARGV[6])
-redis.call('HSETNX', h, 'state', 'accepted')
-redis.call('EXPIRE', h, ARGV[7])
-return redis.call('HGET', h, 'state')
-"""
 
 _TIMES: Final = ("accepted_at", "sent_at", "delivered_at", "read_at", "played_at", "failed_at")
 
@@ -122,8 +69,8 @@ class OutgoingStore:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._apply = redis.register_script(_APPLY_LUA)
-        self._record = redis.register_script(_RECORD_LUA)
+        self._apply = lua.register(redis, "outgoing_apply")
+        self._record = lua.register(redis, "outgoing_record")
 
     async def record_sent(
         self,

@@ -28,92 +28,10 @@ from bot.quick_replies import (
     sort_categories,
     sort_replies,
 )
-from storage import keys
+from storage import keys, lua
 
 # Attempts at a fresh random id (a collision of 48-bit ids within one owner is not expected).
 _ID_ATTEMPTS: Final = 5
-
-_CREATE_CATEGORY_LUA: Final = """
-local cats, names = KEYS[1], KEYS[2]
-local id, nk, doc, max = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local existing = redis.call('HGET', names, nk)
-if existing then return {'exists', redis.call('HGET', cats, existing)} end
-if redis.call('HEXISTS', cats, id) == 1 then return {'retry'} end
-if redis.call('HLEN', cats) >= max then return {'full'} end
-redis.call('HSET', cats, id, doc)
-redis.call('HSET', names, nk, id)
-return {'created', doc}
-"""
-
-_RENAME_CATEGORY_LUA: Final = """
-local cats, names = KEYS[1], KEYS[2]
-local id, nk, name, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local cur = redis.call('HGET', cats, id)
-if not cur then return {'missing'} end
-local other = redis.call('HGET', names, nk)
-if other and other ~= id then return {'taken'} end
-local data = cjson.decode(cur)
-if data.name == name then return {'ok', cur} end
-redis.call('HDEL', names, data.key)
-redis.call('HSET', names, nk, id)
-data.name, data.key, data.updated_at = name, nk, at
-local doc = cjson.encode(data)
-redis.call('HSET', cats, id, doc)
-return {'ok', doc}
-"""
-
-_DELETE_CATEGORY_LUA: Final = """
-local cats, names, replies, titles = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local cur = redis.call('HGET', cats, ARGV[1])
-if not cur then return 0 end
-redis.call('HDEL', names, cjson.decode(cur).key)
-redis.call('HDEL', cats, ARGV[1])
-redis.call('DEL', replies, titles)
-return 1
-"""
-
-_CREATE_REPLY_LUA: Final = """
-local cats, replies, titles = KEYS[1], KEYS[2], KEYS[3]
-local cid, id, nk, doc, text, max = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
-if redis.call('HEXISTS', cats, cid) == 0 then return {'missing'} end
-local existing = redis.call('HGET', titles, nk)
-if existing then
-  local cur = redis.call('HGET', replies, existing)
-  if cjson.decode(cur).text == text then return {'exists', cur} end
-  return {'taken'}
-end
-if redis.call('HEXISTS', replies, id) == 1 then return {'retry'} end
-if redis.call('HLEN', replies) >= max then return {'full'} end
-redis.call('HSET', replies, id, doc)
-redis.call('HSET', titles, nk, id)
-return {'created', doc}
-"""
-
-_UPDATE_REPLY_LUA: Final = """
-local replies, titles = KEYS[1], KEYS[2]
-local id, nk, title, text, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local cur = redis.call('HGET', replies, id)
-if not cur then return {'missing'} end
-local other = redis.call('HGET', titles, nk)
-if other and other ~= id then return {'taken'} end
-local data = cjson.decode(cur)
-if data.title == title and data.text == text then return {'ok', cur} end
-redis.call('HDEL', titles, data.key)
-redis.call('HSET', titles, nk, id)
-data.title, data.text, data.key, data.updated_at = title, text, nk, at
-local doc = cjson.encode(data)
-redis.call('HSET', replies, id, doc)
-return {'ok', doc}
-"""
-
-_DELETE_REPLY_LUA: Final = """
-local replies, titles = KEYS[1], KEYS[2]
-local cur = redis.call('HGET', replies, ARGV[1])
-if not cur then return 0 end
-redis.call('HDEL', titles, cjson.decode(cur).key)
-redis.call('HDEL', replies, ARGV[1])
-return 1
-"""
 
 
 def _text(value: bytes | str) -> str:
@@ -150,12 +68,12 @@ class QuickRepliesStore:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._create_category = redis.register_script(_CREATE_CATEGORY_LUA)
-        self._rename_category = redis.register_script(_RENAME_CATEGORY_LUA)
-        self._delete_category = redis.register_script(_DELETE_CATEGORY_LUA)
-        self._create_reply = redis.register_script(_CREATE_REPLY_LUA)
-        self._update_reply = redis.register_script(_UPDATE_REPLY_LUA)
-        self._delete_reply = redis.register_script(_DELETE_REPLY_LUA)
+        self._create_category = lua.register(redis, "quick_replies_create_category")
+        self._rename_category = lua.register(redis, "quick_replies_rename_category")
+        self._delete_category = lua.register(redis, "quick_replies_delete_category")
+        self._create_reply = lua.register(redis, "quick_replies_create_reply")
+        self._update_reply = lua.register(redis, "quick_replies_update_reply")
+        self._delete_reply = lua.register(redis, "quick_replies_delete_reply")
 
     # --- reads ----------------------------------------------------------------------------
 

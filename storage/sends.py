@@ -10,49 +10,16 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 
-from storage import keys
+from storage import keys, lua
 
 # A head of a contact's send queue older than this is taken as abandoned (its job expired or
 # was dropped), so that it cannot block that contact's later replies forever.
 ORDER_STALE_MS = 15 * 60 * 1000
 ORDER_TTL_S = 24 * 3600
-
-
-# The steps before a send, atomically (STYLE.md 2.3: check done → claim): done already? →
-# join the contact's order (NX keeps a first place) → first in it (heads whose outcome is
-# known, or that are stale, are dropped) → take the in-progress claim. One round trip where
-# these steps took six, and no window between the done check and the claim.
-# KEYS: done-marker, claim, order. ARGV: natural key, enqueued ms, order TTL s, now ms,
-# stale ms, claim TTL s, done-marker prefix. Returns {'duplicate'}, {'wait'}, {'busy', pttl}
-# or {'go'}.
-_BEGIN_LUA: Final = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'duplicate'} end
-redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1])
-redis.call('EXPIRE', KEYS[3], ARGV[3])
-local now, stale = tonumber(ARGV[4]), tonumber(ARGV[5])
-local first = false
-for _ = 1, 10 do
-  local head = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-  if #head == 0 or head[1] == ARGV[1] then
-    first = true
-    break
-  end
-  if now - tonumber(head[2]) > stale or redis.call('EXISTS', ARGV[7] .. head[1]) == 1 then
-    redis.call('ZREM', KEYS[3], head[1])
-  else
-    break
-  end
-end
-if not first then return {'wait'} end
-if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[6]) then
-  return {'busy', redis.call('PTTL', KEYS[2])}
-end
-return {'go'}
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +39,7 @@ class Begin:
 class SendsStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._begin = redis.register_script(_BEGIN_LUA)
+        self._begin = lua.register(redis, "sends_begin")
 
     async def begin(
         self,

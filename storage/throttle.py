@@ -9,23 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
 
 from redis.asyncio import Redis
 
-from storage import keys
-
-_CLAIM: Final = """
-local mark = redis.call('HMGET', KEYS[1], 'period', 'at_ms', 'by')
-local now, cooldown, period, by = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[5]
--- The same message asking again (its job is being retried) keeps the right it was given.
-if mark[3] and by ~= '' and mark[3] == by then return 1 end
-if mark[1] and period ~= '' and mark[1] == period then return 0 end
-if mark[2] and now - tonumber(mark[2]) < cooldown then return 0 end
-redis.call('HSET', KEYS[1], 'period', period, 'at_ms', now, 'by', by)
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-return 1
-"""
+from storage import keys, lua
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +24,7 @@ class AutoReplyMark:
 class ThrottleStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._claim = redis.register_script(_CLAIM)
+        self._claim = lua.register(redis, "throttle_claim")
 
     async def claim(
         self,

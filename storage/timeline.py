@@ -15,7 +15,7 @@ from typing import Any, Final
 from redis.asyncio import Redis
 
 from bot.models import InboundMessage, TimelineEntry
-from storage import keys
+from storage import keys, lua
 from storage.contacts import resolve_key, sender_key
 
 RETENTION_S: Final = keys.TIMELINE_TTL_S
@@ -24,33 +24,6 @@ TEXT_MAX: Final = 4096
 # An entry stamped further ahead of the server's clock than this does not define "newest"
 # for the trim (a bogus future timestamp must not erase a timeline).
 FUTURE_SLACK_S: Final = 24 * 3600
-
-# Add one entry (ZADD + HSET, idempotent on the message id), then trim every entry older than
-# RETENTION_S before the newest one and refresh both keys' TTL, so that an idle contact's
-# timeline disappears RETENTION_S after its last entry. Returns {new, kept}: whether the id
-# was new, and whether the entry survived the trim (an entry older than the retention does not).
-_ADD_LUA: Final = """
-local z, h = KEYS[1], KEYS[2]
-local member, score, entry = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local retention, ttl, now_max = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local new = redis.call('ZADD', z, score, member)
-redis.call('HSET', h, member, entry)
-local top = redis.call('ZREVRANGEBYSCORE', z, now_max, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
-if #top > 0 then
-  local cutoff = '(' .. tostring(tonumber(top[2]) - retention)
-  while true do
-    local old = redis.call('ZRANGEBYSCORE', z, '-inf', cutoff, 'LIMIT', 0, 500)
-    if #old == 0 then break end
-    redis.call('HDEL', h, unpack(old))
-    redis.call('ZREM', z, unpack(old))
-  end
-end
-redis.call('EXPIRE', z, ttl)
-redis.call('EXPIRE', h, ttl)
-local kept = 0
-if redis.call('ZSCORE', z, member) then kept = 1 end
-return {new, kept}
-"""
 
 
 def _entry(**fields: Any) -> str:
@@ -71,7 +44,7 @@ class TimelineStore:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._add_script = redis.register_script(_ADD_LUA)
+        self._add_script = lua.register(redis, "timeline_add")
 
     async def add_inbound(self, msg: InboundMessage, *, key: str | None = None) -> bool:
         """Put a customer's message on their timeline. Idempotent on the wamid.

@@ -4,7 +4,8 @@ Roles, from most to least powerful:
 
 - `admin`: everything, on every number (the bootstrap `DESKLINE_ADMIN_TOKEN` is an admin).
 - `manager`: reads and changes the settings of their numbers, reads their audit log, reads the
-  agents of their numbers and sets their status.
+  agents of their numbers (seeing, of an agent's numbers, only the ones they manage) and sets
+  the status of the agents all of whose numbers they manage.
 - `agent`: reads the settings of their numbers and sets their own status.
 
 Agent tokens are random (256 bits) and stored only as their SHA-256 hex digest. A slow KDF
@@ -134,5 +135,27 @@ def can_read_agent(caller: Caller, agent_id: str, agent_numbers: Iterable[str]) 
 
 
 def can_set_status(caller: Caller, agent_id: str, agent_numbers: Iterable[str]) -> bool:
-    """Online / break / invisible: the agent themself, an admin, or a manager of their numbers."""
-    return can_read_agent(caller, agent_id, agent_numbers)
+    """Online / break / invisible: the agent themself, an admin, or a manager of ALL the
+    agent's numbers.
+
+    A status is one for every number the agent serves: going invisible takes them out of every
+    number's routing and sends their tickets back to every queue. A manager of only some of
+    those numbers would decide for the others' managers too, so they may not.
+    """
+    if caller.is_admin or caller.id == agent_id:
+        return True
+    numbers = frozenset(agent_numbers)
+    return caller.role == "manager" and bool(numbers) and numbers <= caller.numbers
+
+
+def visible_numbers(caller: Caller, agent_id: str, agent_numbers: Iterable[str]) -> tuple[str, ...]:
+    """The numbers of an agent the caller may know about, in the agent's order.
+
+    Admins and the agent themself see them all; anybody else (a manager reading the agents of
+    their numbers) only those they are attached to: that an agent also serves another
+    company's number is that company's business.
+    """
+    numbers = tuple(agent_numbers)
+    if caller.is_admin or caller.id == agent_id:
+        return numbers
+    return tuple(n for n in numbers if n in caller.numbers)

@@ -445,7 +445,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               "Delete an agent and revoke its tokens (admins)", "agents", (AGENT_ID,),
               responses={204: None}),
     Operation("PUT", "/agents/{agent_id}/status", "putAgentStatus",
-              "Set an agent's status (the agent, admins, managers of one of its numbers)",
+              "Set an agent's status (the agent, admins, managers of all its numbers)",
               "agents", (AGENT_ID,), StatusInput, {200: AgentRecord}),
     Operation("POST", "/agents/{agent_id}/tokens", "issueAgentToken",
               "Issue a bearer token for an agent, shown once (admins)", "agents", (AGENT_ID,),

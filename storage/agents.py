@@ -8,6 +8,7 @@ so that they can be revoked one by one or all at once.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
@@ -178,12 +179,25 @@ class AgentsStore:
                 return old is not None
         raise _busy()
 
-    async def set_status(self, agent_id: str, status: AgentStatus, *, at: datetime) -> AgentRecord:
+    async def set_status(
+        self,
+        agent_id: str,
+        status: AgentStatus,
+        *,
+        at: datetime,
+        if_numbers: Sequence[str] | None = None,
+    ) -> AgentRecord:
         """Set an agent's status. Idempotent: the same status again keeps `status_changed_at`
         (routing may rank agents by how long they have been in their status).
 
+        `if_numbers`: write only while the agent still serves exactly these numbers (checked
+        in the transaction). Who may set a status depends on the agent's numbers
+        (`bot.auth.can_set_status`), so a caller whose right was checked against them passes
+        them, and a concurrent change of the agent's numbers cannot slip in between.
+
         Raises:
             NotFoundError: no such agent.
+            ConflictError: `agent_changed`, the agent's numbers are not `if_numbers` any more.
         """
         key = keys.agent(agent_id)
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -193,6 +207,10 @@ class AgentsStore:
                     old = _record(agent_id, await pipe.hgetall(key))
                     if old is None:
                         raise NotFoundError(f"agent {agent_id} not found")
+                    if if_numbers is not None and set(old.numbers) != set(if_numbers):
+                        raise ConflictError(
+                            "agent_changed", "the agent's numbers changed meanwhile; retry"
+                        )
                     if old.status == status:
                         return old
                     _multi(pipe)

@@ -214,7 +214,9 @@ def token(token_hash: str) -> str:
 # Closed tickets are kept for the conversation history (3 months) and a little more.
 TICKET_TTL_S = 100 * DAY_S
 
-# STRING counter (no TTL): the sequence in ticket ids (ids sort in creation order).
+# STRING counter (no TTL): the one sequence of the ticket ids of every number, before ids
+# took their number's own (`ticket_seq`); no longer written, named so tools scanning
+# `ticket("")` skip it.
 TICKET_SEQ = "dl:tk:seq"
 # STRING counter (no TTL): the order of assignments ("whose last assignment is oldest").
 ASSIGN_SEQ = "dl:tk:assignseq"
@@ -223,6 +225,12 @@ LAST_ASSIGNED = "dl:tk:lastassigned"
 # SET (no TTL): agents who have held a ticket since the last sweep; the sweep removes those
 # holding none (in the script that checks, so a concurrent assignment is never missed).
 TICKET_HOLDERS = "dl:tk:holders"
+
+
+def ticket_seq(phone_number_id: str) -> str:
+    """STRING counter (no TTL): the number's sequence in its ticket ids (within a number, ids
+    sort in creation order); per number, so an id reveals nothing of other numbers' volume."""
+    return f"dl:tkseq:{phone_number_id}"
 
 
 def ticket(ticket_id: str) -> str:
@@ -370,6 +378,15 @@ def agent_events(agent_id: str) -> str:
     """STREAM, capped at ~AGENT_EVENTS_MAX, TTL AGENT_EVENTS_TTL_S (refreshed by each event):
     the agent's desk events (fields `type` and `data`, JSON), read by the SSE endpoint."""
     return f"dl:ev:{agent_id}"
+
+
+def event_streams(user_id: str) -> str:
+    """ZSET, TTL the latest heartbeat deadline (pushed back by every claim and heartbeat, so it
+    goes with the user's last stream): the event streams (API and console SSE) the user (an
+    agent id, or bot.auth.BOOTSTRAP_ADMIN_ID) has open in any web process, stream id ->
+    heartbeat deadline (epoch ms, Redis's clock). A stream's place is dropped once its deadline
+    passed, so those of a crashed process free themselves (handlers/sse.py sets the TTL)."""
+    return f"dl:evopen:{user_id}"
 
 
 # --- after-hours contacts, callbacks, active messages (storage/after_hours.py) -------------

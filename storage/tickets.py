@@ -26,6 +26,17 @@ a free slot; else the attached online agent with a free slot holding the fewest 
 to the one whose last assignment is oldest (then by id); else the ticket waits, oldest first.
 Agents on break or invisible get nothing. `bot.routing.choose_agent` is the same rule in
 Python, the specification the property tests check the script against.
+
+Ticket ids are `T`, the ticket's place in its number's own sequence (10 digits,
+`keys.ticket_seq`), then ID_RANDOM_HEX random hex digits: `T0000000042` + `9f3a0c51d2`. The
+sequence is per number, so an id says nothing about other numbers' volume (ids before this
+change used one sequence for all numbers, `keys.TICKET_SEQ`, and 6 random digits: they stay
+valid, every reader takes any `[A-Za-z0-9_.-]{1,64}` id and history cursors any
+`T[0-9a-f]{10,20}`). It keeps what the global counter gave: within a number, ids sort in
+creation order, which breaks the ties of equal scores in the number's indexes (the queue
+scores a ticket by its customer's message time, whole seconds from Meta, so two customers of
+one second are served in the order their tickets were opened). The random part makes ids
+unguessable; what a guess would hit is a 404 anyway outside the caller's numbers.
 """
 
 from __future__ import annotations
@@ -64,6 +75,8 @@ DRAIN_BATCH: Final = 200
 LIST_MAX: Final = 500
 # History pages examine at most this many tickets of an index per call (then hand a cursor).
 SEARCH_SCAN_MAX: Final = 2000
+# Hex digits of randomness in a ticket id (see "Ticket ids" in the module docstring).
+ID_RANDOM_HEX: Final = 10
 # A reply or a close computes its business time from times read just before its script; the
 # script refuses ('stale') when they changed meanwhile, and it is tried again this often.
 STALE_TRIES: Final = 5
@@ -307,9 +320,9 @@ local function requeue(id, status, excluded_until, by, detail)
 end
 """
 
-# KEYS: request marker, open-ticket pointer, ticket sequence.
-# ARGV: now, pnid, contact, wa_id, user_id, name, (unused), source, wamid, at, rand, marker ttl,
-# natural key.
+# KEYS: request marker, open-ticket pointer, the number's ticket sequence.
+# ARGV: now, pnid, contact, wa_id, user_id, name, (unused), source, wamid, at, rand (ID_RANDOM_HEX
+# hex digits), marker ttl, natural key.
 _OPEN: Final = """
 local pnid, contact = ARGV[2], ARGV[3]
 local wa_id, user_id, name = ARGV[4], ARGV[5], ARGV[6]
@@ -346,7 +359,11 @@ if id then
   redis.call('SET', KEYS[1], id, 'EX', marker_ttl)
   return answer(id, 'attached')
 end
-id = 'T' .. string.format('%010d', redis.call('INCR', KEYS[3])) .. rand
+-- Ids: see the module docstring. Two numbers at the same place in their sequences
+-- collide only if their random parts do too (1 in 2^40): then the next place is taken.
+repeat
+  id = 'T' .. string.format('%010d', redis.call('INCR', KEYS[3])) .. rand
+until redis.call('EXISTS', TK .. id) == 0
 local place = math.min(at, now)
 redis.call('HSET', TK .. id, 'id', id, 'phone_number_id', pnid, 'contact', contact,
            'natural_key', ARGV[13], 'status', 'waiting', 'created_at', now, 'queued_at', place)
@@ -761,7 +778,7 @@ class TicketsStore:
             keys=[
                 keys.ticket_request(pnid, request.natural_key),
                 keys.open_ticket(pnid, request.contact),
-                keys.TICKET_SEQ,
+                keys.ticket_seq(pnid),
             ],
             args=[
                 _ms(now),
@@ -774,7 +791,7 @@ class TicketsStore:
                 request.source,
                 request.wamid or "",
                 _ms(request.at),
-                secrets.token_hex(3),
+                secrets.token_hex(ID_RANDOM_HEX // 2),
                 keys.CLAIM_TTL_S,
                 request.natural_key,
             ],

@@ -82,22 +82,46 @@ def test_a_manager_changes_only_their_own_numbers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("caller", "agent_id", "numbers", "allowed"),
+    ("caller", "agent_id", "numbers", "read", "set_status"),
     [
-        (ADMIN, "bob", ["n2"], True),
-        (AGENT, "ana", ["n1"], True),  # themself
-        (AGENT, "zed", ["n1"], False),  # a colleague is not theirs to change
-        (MANAGER, "ana", ["n1"], True),
-        (MANAGER, "bob", ["n2"], False),
-        (MANAGER, "zed", ["n2", "n1"], True),
-        (OTHER_AGENT, "ana", ["n1"], False),
+        (ADMIN, "bob", ["n2"], True, True),
+        (ADMIN, "zed", ["n2", "n1"], True, True),
+        (AGENT, "ana", ["n1"], True, True),  # themself
+        (AGENT, "ana", ["n1", "n2"], True, True),  # themself, on numbers they do not manage
+        (AGENT, "zed", ["n1"], False, False),  # a colleague is not theirs to change
+        (MANAGER, "ana", ["n1"], True, True),
+        (MANAGER, "bob", ["n2"], False, False),
+        # Shared with a number they do not manage: seen, but not theirs to take offline.
+        (MANAGER, "zed", ["n2", "n1"], True, False),
+        (MANAGER, "zed", [], False, False),
+        (OTHER_AGENT, "ana", ["n1"], False, False),
     ],
 )
 def test_who_reads_an_agent_and_sets_its_status(
-    caller: Caller, agent_id: str, numbers: list[str], allowed: bool
+    caller: Caller, agent_id: str, numbers: list[str], read: bool, set_status: bool
 ) -> None:
-    assert auth.can_read_agent(caller, agent_id, numbers) is allowed
-    assert auth.can_set_status(caller, agent_id, numbers) is allowed
+    assert auth.can_read_agent(caller, agent_id, numbers) is read
+    assert auth.can_set_status(caller, agent_id, numbers) is set_status
+
+
+def test_a_manager_of_every_number_of_a_shared_agent_sets_its_status() -> None:
+    both = Caller(id="mia", role="manager", numbers=frozenset({"n1", "n2"}))
+    assert auth.can_set_status(both, "zed", ["n2", "n1"])
+
+
+@pytest.mark.parametrize(
+    ("caller", "agent_id", "shown"),
+    [
+        (ADMIN, "zed", ("n2", "n1", "n3")),
+        (Caller(id="zed", role="agent", numbers=frozenset({"n1"})), "zed", ("n2", "n1", "n3")),
+        (MANAGER, "zed", ("n1",)),
+        (Caller(id="mia", role="manager", numbers=frozenset({"n1", "n3"})), "zed", ("n1", "n3")),
+    ],
+)
+def test_only_admins_and_the_agent_see_all_its_numbers(
+    caller: Caller, agent_id: str, shown: tuple[str, ...]
+) -> None:
+    assert auth.visible_numbers(caller, agent_id, ["n2", "n1", "n3"]) == shown
 
 
 def test_only_admins_manage_agents() -> None:

@@ -1,8 +1,13 @@
 """`/api/v1/agents`: agents, their status and their API tokens.
 
 Permissions (bot.auth): admins manage agents and tokens; an agent reads itself and sets its
-own status; a manager reads the agents of their numbers and sets their status. A caller who
-may not see an agent gets 403 whether or not it exists.
+own status; a manager reads the agents of their numbers, and sets the status of those all of
+whose numbers they manage.
+
+What a caller may not see does not exist for them: an agent they may not read is a 404 with
+the body of a missing agent's, whatever they asked to do with it, so that no answer tells
+whether it exists. A 403 means "you can see this agent, but may not do that". Of an agent's
+`numbers`, a manager sees only the ones they are attached to (`bot.auth.visible_numbers`).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot import auth
+from bot.auth import Caller
 from bot.config import (
     AgentInput,
     AgentPage,
@@ -32,20 +38,42 @@ def _agent_id(request: web.Request) -> str:
     return path_id(request, "agent_id")
 
 
-async def _visible_agent(request: web.Request, agent_id: str) -> AgentRecord:
-    """The agent, if the caller may read it: 403 when not (existing or not), 404 when an
-    admin or the agent themself asks for one that does not exist."""
-    caller = caller_of(request)
+def _missing(agent_id: str) -> NotFoundError:
+    return NotFoundError(f"agent {agent_id} not found")
+
+
+async def visible_agent(request: web.Request, agent_id: str) -> AgentRecord:
+    """The agent, whole (all its numbers), if the caller may read it (`bot.auth.can_read_agent`).
+
+    For authorisation decisions: render it with `shown_to`, never as it is.
+
+    Raises:
+        NotFoundError: there is no such agent, or the caller may not see it; both answer the
+            same 404, so an existence is never revealed to whoever may not know it.
+    """
     agent = await request.app[stores_key].agents.get(agent_id)
-    numbers = agent.numbers if agent is not None else ()
-    forbid_unless(auth.can_read_agent(caller, agent_id, numbers), "not one of your agents")
-    if agent is None:
-        raise NotFoundError(f"agent {agent_id} not found")
+    if agent is None or not auth.can_read_agent(caller_of(request), agent_id, agent.numbers):
+        raise _missing(agent_id)
     return agent
 
 
+def shown_to(caller: Caller, agent: AgentRecord) -> AgentRecord:
+    """The agent as `caller` may see it: of its numbers, only those the caller may know."""
+    numbers = auth.visible_numbers(caller, agent.id, agent.numbers)
+    return agent if numbers == agent.numbers else agent.model_copy(update={"numbers": numbers})
+
+
+async def _admins_only(request: web.Request, agent_id: str) -> None:
+    """Admins pass. Anybody else: 404 for an agent they may not see, else 403."""
+    if auth.can_manage_agents(caller_of(request)):
+        return
+    await visible_agent(request, agent_id)
+    forbid_unless(False, _ADMINS_ONLY)
+
+
 async def list_agents(request: web.Request) -> web.Response:
-    """Admins: every agent; managers: the agents of their numbers; agents: themselves."""
+    """Admins: every agent; managers: the agents of their numbers (each showing only the
+    numbers the manager is attached to); agents: themselves."""
     caller = caller_of(request)
     store = request.app[stores_key].agents
     if caller.is_admin:
@@ -56,11 +84,16 @@ async def list_agents(request: web.Request) -> web.Response:
             for number in caller.numbers:
                 visible |= await store.ids_on_number(number)
         ids = sorted(visible)
-    return model_response(AgentPage(items=await store.get_many(ids)))
+    items = [shown_to(caller, a) for a in await store.get_many(ids)]
+    return model_response(AgentPage(items=items))
 
 
 async def put_agent(request: web.Request) -> web.Response:
-    """Create (201) or replace (200) an agent (admins); its status is kept."""
+    """Create (201) or replace (200) an agent (admins); its status is kept.
+
+    Anybody else gets 403 whether the agent exists or not: no other role may ever create or
+    replace one, so the answer depends on the caller alone and reveals nothing.
+    """
     agent_id = _agent_id(request)
     forbid_unless(auth.can_manage_agents(caller_of(request)), _ADMINS_ONLY)
     data = parse_body(AgentInput, await read_json(request))
@@ -72,32 +105,43 @@ async def put_agent(request: web.Request) -> web.Response:
 
 
 async def get_agent(request: web.Request) -> web.Response:
-    return model_response(await _visible_agent(request, _agent_id(request)))
+    """The agent (admins, the agent, managers of one of its numbers); 404 for anybody else."""
+    agent = await visible_agent(request, _agent_id(request))
+    return model_response(shown_to(caller_of(request), agent))
 
 
 async def delete_agent(request: web.Request) -> web.Response:
     """Delete an agent and revoke its tokens (admins): 204, or 404 when there was none."""
     agent_id = _agent_id(request)
-    forbid_unless(auth.can_manage_agents(caller_of(request)), _ADMINS_ONLY)
+    await _admins_only(request, agent_id)
     if not await request.app[stores_key].agents.delete(agent_id):
-        raise NotFoundError(f"agent {agent_id} not found")
+        raise _missing(agent_id)
     return web.Response(status=204)
 
 
 async def put_status(request: web.Request) -> web.Response:
-    """Set `online`, `break` or `invisible`: the agent, an admin, or a manager of its numbers.
+    """Set `online`, `break` or `invisible`: the agent, an admin, or a manager of ALL its
+    numbers (`bot.auth.can_set_status`); 403 for another manager who sees the agent, 404 for
+    whoever does not.
 
-    Idempotent: the same status again keeps `status_changed_at`.
+    Idempotent: the same status again keeps `status_changed_at`. 409 `agent_changed` when an
+    admin changed the agent's numbers between the permission check and the write.
     """
     agent_id = _agent_id(request)
-    agent = await _visible_agent(request, agent_id)
-    forbid_unless(auth.can_set_status(caller_of(request), agent_id, agent.numbers))
+    caller = caller_of(request)
+    agent = await visible_agent(request, agent_id)
+    forbid_unless(
+        auth.can_set_status(caller, agent_id, agent.numbers),
+        "only the agent, an admin or a manager of every number the agent serves",
+    )
     data = parse_body(StatusInput, await read_json(request))
+    # A manager's right depends on the agent's numbers: the write re-checks them.
+    checked = None if caller.is_admin or caller.id == agent_id else agent.numbers
     record = await request.app[stores_key].agents.set_status(
-        agent_id, data.status, at=request.app[clock_key].now()
+        agent_id, data.status, at=request.app[clock_key].now(), if_numbers=checked
     )
     await _drain_for(request, record, "agent_online")
-    return model_response(record)
+    return model_response(shown_to(caller, record))
 
 
 async def _drain_for(request: web.Request, record: AgentRecord, reason: str) -> None:
@@ -116,7 +160,7 @@ async def issue_token(request: web.Request) -> web.Response:
     """
     agent_id = _agent_id(request)
     caller = caller_of(request)
-    forbid_unless(auth.can_manage_agents(caller), _ADMINS_ONLY)
+    await _admins_only(request, agent_id)
     token = auth.new_token()
     digest = auth.hash_token(token)
     token_id = auth.token_id(digest)
@@ -129,17 +173,17 @@ async def issue_token(request: web.Request) -> web.Response:
 async def list_tokens(request: web.Request) -> web.Response:
     """The agent's live tokens by id and creation time (admins); never the tokens."""
     agent_id = _agent_id(request)
-    forbid_unless(auth.can_manage_agents(caller_of(request)), _ADMINS_ONLY)
+    await _admins_only(request, agent_id)
     store = request.app[stores_key].agents
     if await store.get(agent_id) is None:
-        raise NotFoundError(f"agent {agent_id} not found")
+        raise _missing(agent_id)
     return model_response(TokenPage(items=await store.tokens(agent_id)))
 
 
 async def revoke_tokens(request: web.Request) -> web.Response:
     """Revoke every token of the agent (admins): 204. Idempotent."""
     agent_id = _agent_id(request)
-    forbid_unless(auth.can_manage_agents(caller_of(request)), _ADMINS_ONLY)
+    await _admins_only(request, agent_id)
     await request.app[stores_key].agents.revoke_tokens(agent_id)
     return web.Response(status=204)
 
@@ -147,7 +191,7 @@ async def revoke_tokens(request: web.Request) -> web.Response:
 async def revoke_token(request: web.Request) -> web.Response:
     """Revoke one token by id (admins): 204, or 404 when the agent has no such token."""
     agent_id = _agent_id(request)
-    forbid_unless(auth.can_manage_agents(caller_of(request)), _ADMINS_ONLY)
+    await _admins_only(request, agent_id)
     token_id = request.match_info["token_id"]
     if not await request.app[stores_key].agents.revoke_token(agent_id, token_id):
         raise NotFoundError(f"agent {agent_id} has no token {token_id}")

@@ -3,7 +3,15 @@
 Permissions (bot.tickets): everybody attached to a number reads its tickets; only the agent
 holding a ticket replies to it (anyone else gets 409 `served_by_another` naming the holder);
 the holder, a manager of the number or an admin closes and transfers; managers and admins set
-a contact's portfolio owner. A caller outside the ticket's number gets 403.
+a contact's portfolio owner.
+
+A ticket of a number the caller is not attached to does not exist for them: 404 with the body
+of a missing ticket's, on every `/tickets/{id}` path (`visible_ticket`), so that no answer
+tells whether another number's ticket exists. A 403 means "you can see this ticket, but may
+not do that". Number paths (`/numbers/{id}/tickets`) keep their 403 outside the caller's
+numbers: a caller names a number they may know (numbers are listed to their members, and the
+phone_number_id is Meta's, not ours to hide), whereas a ticket id can only be learnt by seeing
+the ticket.
 """
 
 from __future__ import annotations
@@ -51,15 +59,23 @@ TIMELINE_SLACK: Final = timedelta(days=1)
 TIMELINE_READ_MAX: Final = 1000
 
 
-async def _ticket(request: web.Request) -> Ticket:
-    """The ticket of the path, if the caller may read it: 404 when there is none, 403 when
-    it belongs to a number the caller is not attached to."""
-    ticket_id = path_id(request, "ticket_id")
+async def visible_ticket(request: web.Request, ticket_id: str) -> Ticket:
+    """The ticket, if the caller may read it (`bot.tickets.can_read_tickets`): every handler
+    of a `/tickets/{ticket_id}...` path starts here, whichever module it lives in.
+
+    Raises:
+        NotFoundError: there is no such ticket, or it belongs to a number the caller is not
+            attached to; both answer the same 404, so that its existence is not revealed.
+    """
     ticket = await request.app[stores_key].tickets.get(ticket_id)
-    if ticket is None:
+    if ticket is None or not can_read_tickets(caller_of(request), ticket.phone_number_id):
         raise NotFoundError(f"ticket {ticket_id} not found")
-    forbid_unless(can_read_tickets(caller_of(request), ticket.phone_number_id), "not your number")
     return ticket
+
+
+async def _ticket(request: web.Request) -> Ticket:
+    """The ticket of the path (`visible_ticket`); 422 when the path holds no ticket id."""
+    return await visible_ticket(request, path_id(request, "ticket_id"))
 
 
 async def _body_or_empty(request: web.Request) -> object:
@@ -233,7 +249,10 @@ async def transfer_ticket(request: web.Request) -> web.Response:
     stores = request.app[stores_key]
     now = request.app[clock_key].now()
     if data.agent_id is not None:
-        if await stores.agents.get(data.agent_id) is None:
+        target = await stores.agents.get(data.agent_id)
+        # Only admins may learn that an agent of other numbers exists (409 not_attached):
+        # for anybody else such an agent is as unknown as one that does not exist.
+        if target is None or not (caller.is_admin or ticket.phone_number_id in target.numbers):
             raise InvalidInputError(f"agent {data.agent_id} not found", "agent_id")
         await stores.tickets.transfer_to_agent(ticket.id, data.agent_id, actor=caller.id, now=now)
     else:

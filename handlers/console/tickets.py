@@ -96,15 +96,14 @@ async def lists(request: web.Request) -> web.Response:
 
 
 async def readable_ticket(request: web.Request, ticket_id: str) -> Ticket:
-    """The ticket, if the user may read it: 404 when there is none, 403 outside their
-    numbers (the API's `_ticket`)."""
+    """The ticket, if the user may read it: 404 when there is none and, with the same page,
+    when it belongs to a number the user is not attached to (as the API's `visible_ticket`:
+    whether another number's ticket exists is not theirs to learn)."""
     ticket = None
     if _TICKET_ID_RE.fullmatch(ticket_id) is not None:
         ticket = await request.app[stores_key].tickets.get(ticket_id)
-    if ticket is None:
+    if ticket is None or not can_read_tickets(user_of(request).caller, ticket.phone_number_id):
         raise NotFoundError(f"There is no ticket {ticket_id[:64]}.")
-    if not can_read_tickets(user_of(request).caller, ticket.phone_number_id):
-        raise web.HTTPForbidden(reason="This ticket belongs to a number you are not attached to.")
     return ticket
 
 
@@ -277,7 +276,9 @@ async def transfer(request: web.Request) -> web.Response:
                 ticket.id, actor=caller.id, now=now, exclude_for=timedelta(minutes=minutes)
             )
         else:
-            if not target or await stores.agents.get(target) is None:
+            agent = await stores.agents.get(target) if target else None
+            # As the API: an agent of other numbers is unknown to all but admins.
+            if agent is None or not (caller.is_admin or ticket.phone_number_id in agent.numbers):
                 raise InvalidInputError(f"agent {target[:64]} not found", "agent_id")
             await stores.tickets.transfer_to_agent(ticket.id, target, actor=caller.id, now=now)
     except (ConflictError, InvalidInputError) as exc:

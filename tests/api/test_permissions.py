@@ -1,4 +1,8 @@
-"""Who may call what: the 401/403 matrix of /api/v1 over the real app and Redis."""
+"""Who may call what: the 401/403/404 matrix of /api/v1 over the real app and Redis.
+
+An agent the caller may not see is a 404 whatever they ask of it (its existence is not theirs
+to learn); a 403 is for what they can see but may not do. Number paths keep their 403.
+"""
 
 from __future__ import annotations
 
@@ -32,16 +36,19 @@ CASES: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/api/v1/numbers", None, _expect(admin=200, mara=200, ana=200, bob=200)),
     ("PUT", "/api/v1/agents/zed", {"name": "Zed", "numbers": [N1]},
      _expect(admin=201, mara=403, ana=403, bob=403)),
-    ("GET", "/api/v1/agents/ana", None, _expect(admin=200, mara=200, ana=200, bob=403)),
-    ("GET", "/api/v1/agents/bob", None, _expect(admin=200, mara=403, ana=403, bob=200)),
-    ("DELETE", "/api/v1/agents/bob", None, _expect(admin=204, mara=403, ana=403, bob=403)),
+    ("GET", "/api/v1/agents/ana", None, _expect(admin=200, mara=200, ana=200, bob=404)),
+    ("GET", "/api/v1/agents/bob", None, _expect(admin=200, mara=404, ana=404, bob=200)),
+    ("DELETE", "/api/v1/agents/bob", None, _expect(admin=204, mara=404, ana=404, bob=403)),
+    ("DELETE", "/api/v1/agents/ana", None, _expect(admin=204, mara=403, ana=403, bob=404)),
     ("PUT", "/api/v1/agents/ana/status", {"status": "online"},
-     _expect(admin=200, mara=200, ana=200, bob=403)),
+     _expect(admin=200, mara=200, ana=200, bob=404)),
     ("PUT", "/api/v1/agents/bob/status", {"status": "break"},
-     _expect(admin=200, mara=403, ana=403, bob=200)),
-    ("POST", "/api/v1/agents/ana/tokens", None, _expect(admin=201, mara=403, ana=403, bob=403)),
-    ("GET", "/api/v1/agents/ana/tokens", None, _expect(admin=200, mara=403, ana=403, bob=403)),
-    ("DELETE", "/api/v1/agents/ana/tokens", None, _expect(admin=204, mara=403, ana=403, bob=403)),
+     _expect(admin=200, mara=404, ana=404, bob=200)),
+    ("POST", "/api/v1/agents/ana/tokens", None, _expect(admin=201, mara=403, ana=403, bob=404)),
+    ("GET", "/api/v1/agents/ana/tokens", None, _expect(admin=200, mara=403, ana=403, bob=404)),
+    ("DELETE", "/api/v1/agents/ana/tokens", None, _expect(admin=204, mara=403, ana=403, bob=404)),
+    ("DELETE", "/api/v1/agents/ana/tokens/abc", None,
+     _expect(admin=404, mara=403, ana=403, bob=404)),
     ("GET", "/api/v1/agents", None, _expect(admin=200, mara=200, ana=200, bob=200)),
 ]  # fmt: skip
 
@@ -60,9 +67,10 @@ async def test_role_matrix(
     payload = settings_body() if body == "settings" else body
     resp = await client.request(method, path, json=payload, headers=desk.headers(who))
     assert resp.status == expected[who], await resp.text()
-    if resp.status in (401, 403):
+    if resp.status in (401, 403, 404):
         error = (await resp.json())["error"]
-        assert error["code"] == ("unauthorized" if resp.status == 401 else "forbidden")
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found"}[resp.status]
+        assert error["code"] == code
 
 
 async def test_401_carries_a_bearer_challenge(client: TestClient[Any, Any]) -> None:
@@ -116,11 +124,18 @@ async def test_list_agents_by_role(client: TestClient[Any, Any], desk: Desk) -> 
     assert await ids("ana") == ["ana"]
 
 
-async def test_unknown_agent_is_404_for_admin_and_403_for_others(
+async def test_an_unknown_agent_and_an_invisible_one_get_the_same_404(
     client: TestClient[Any, Any], desk: Desk
 ) -> None:
     assert (await client.get("/api/v1/agents/ghost", headers=ADMIN)).status == 404
-    assert (await client.get("/api/v1/agents/ghost", headers=desk.headers("mara"))).status == 403
+    ghost = await client.get("/api/v1/agents/ghost", headers=desk.headers("mara"))
+    hidden = await client.get("/api/v1/agents/bob", headers=desk.headers("mara"))
+    assert ghost.status == hidden.status == 404
+    # The same body, but for the id the caller gave.
+    assert await hidden.json() == {"error": {"code": "not_found", "message": "agent bob not found"}}
+    assert await ghost.json() == {
+        "error": {"code": "not_found", "message": "agent ghost not found"}
+    }
 
 
 async def test_revoked_token_is_refused_on_the_next_call(

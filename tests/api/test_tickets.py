@@ -139,9 +139,10 @@ async def test_a_ticket_is_read_with_its_messages(
     assert body["status"] == "waiting"
     assert [(m["direction"], m["text"]) for m in body["messages"]] == [("in", "hello from 1")]
     assert [h["type"] for h in body["history"]] == ["created"]
+    # Another number's ticket is as missing to bob as one that does not exist.
     assert (
         await client.get(f"/api/v1/tickets/{ticket_id}", headers=desk.headers("bob"))
-    ).status == 403
+    ).status == 404
     assert (await client.get("/api/v1/tickets/T404", headers=ADMIN)).status == 404
 
 
@@ -194,7 +195,7 @@ async def test_another_agent_cannot_message_a_served_contact(
     assert error["code"] == "served_by_another"
     assert "Ana" in error["message"]
     resp = await client.post(url, json={"text": "me too"}, headers=desk.headers("bob"))
-    assert resp.status == 403
+    assert resp.status == 404
 
 
 async def test_no_free_text_outside_the_24_hour_window(
@@ -237,7 +238,7 @@ async def test_closing_frees_the_slot_for_the_oldest_waiting(
     held = [await customer_writes(client, clock, i) for i in range(2)]
     waiting = await customer_writes(client, clock, 2)
     url = f"/api/v1/tickets/{held[0]}/close"
-    assert (await client.post(url, headers=desk.headers("bob"))).status == 403
+    assert (await client.post(url, headers=desk.headers("bob"))).status == 404
     resp = await client.post(url, headers=desk.headers("ana"))
     assert resp.status == 200, await resp.text()
     body = await resp.json()

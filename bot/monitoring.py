@@ -46,7 +46,7 @@ from bot.hours import compile_schedule
 from bot.schedule import DAYS, ServiceHours
 from bot.tickets import Ticket, TicketContact
 
-# The counters of the ticket scripts (storage/monitoring.py `MONITOR_LUA`), per time bucket.
+# The counters of the ticket scripts (storage/lua/includes/monitor.lua), per time bucket.
 # Summed over today's buckets, except the maxima.
 MAX_METRICS: Final = frozenset({"frmax", "frbmax"})
 # Ticket statuses as today's counters keep them (`s:<status>`, by creation bucket).

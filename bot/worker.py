@@ -25,6 +25,7 @@ from bot.deps import Deps, open_deps, redis_url
 from bot.queue import job_deserializer, job_serializer
 from bot.settings import Settings
 from jobs import CRON_JOBS, FUNCTIONS, bury, deps_key
+from storage import lua
 
 
 def worker_settings(
@@ -78,54 +79,17 @@ arq_log = logging.getLogger("arq.worker")
 # The shortest time between two polls of the queue when finishing jobs wake the poll loop.
 MIN_POLL_S: Final = 0.005
 
-# Starts a poll's worth of jobs in one call. For each id, the same check-and-set arq makes
-# with WATCH/MULTI per job (four round trips each): not in progress elsewhere, still queued,
-# due; then its in-progress key is set. Returns [id, score, id, score, ...] of those started.
-_START_JOBS_LUA: Final = """
-local now, ttl, prefix = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local out = {}
-for i = 4, #ARGV do
-  local id = ARGV[i]
-  if redis.call('EXISTS', prefix .. id) == 0 then
-    local score = redis.call('ZSCORE', KEYS[1], id)
-    if score and tonumber(score) <= now then
-      redis.call('PSETEX', prefix .. id, ttl, '1')
-      out[#out + 1] = id
-      out[#out + 1] = score
-    end
-  end
-end
-return out
-"""
-
-# arq's finish_job transaction as one script (no result kept: deskline sets keep_result=0).
-# KEYS: in-progress, retry, job, queue, abort set. ARGV: finish (1/0), score increment ('' for
-# none), in-progress ms to keep ('' to delete it), job id.
-_FINISH_JOB_LUA: Final = """
-if ARGV[3] == '' then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-if ARGV[1] == '1' then
-  redis.call('DEL', KEYS[2], KEYS[3])
-  redis.call('ZREM', KEYS[5], ARGV[4])
-  redis.call('ZREM', KEYS[4], ARGV[4])
-elseif ARGV[2] ~= '' then
-  redis.call('ZINCRBY', KEYS[4], ARGV[2], ARGV[4])
-end
-return 1
-"""
-
 
 class DesklineWorker(Worker):
     """arq's worker with fewer round trips per job; same Redis protocol, same guarantees.
 
     - Its Redis client is an `AutoPipelineRedis`: the commands and transactions of concurrent
       jobs (and arq's own) share round trips.
-    - A poll's jobs start with one script instead of a WATCH/MULTI transaction each, and slots
-      are refilled as jobs finish rather than at the next poll.
-    - A job finishes with one script, sent through the shared round trips.
+    - A poll's jobs start with one script (storage/lua/worker_start_jobs.lua) instead of a
+      WATCH/MULTI transaction each, and slots are refilled as jobs finish rather than at the
+      next poll.
+    - A job finishes with one script (storage/lua/worker_finish_job.lua), sent through the
+      shared round trips.
     - The poll loop wakes early when a job finishes: a finished job has usually just enqueued
       the next one (the first job enqueues its effect jobs), which then starts within
       milliseconds instead of waiting up to a poll delay at each step of a message's way.
@@ -150,8 +114,10 @@ class DesklineWorker(Worker):
                 default_queue_name=self.queue_name,
                 expires_extra_ms=self.expires_extra_ms,
             )
-        self._start_script = self.pool.register_script(_START_JOBS_LUA)
-        self._finish_script = self.pool.register_script(_FINISH_JOB_LUA)
+        # arq's key layout stays here (arq.constants): the scripts get the queue, the job keys
+        # and the in-progress prefix as KEYS and ARGV, so the registry knows only deskline's keys.
+        self._start_script = lua.register(self.pool, "worker_start_jobs")
+        self._finish_script = lua.register(self.pool, "worker_finish_job")
         self._slot_freed = asyncio.Event()
         self._job_finished = asyncio.Event()
         arq_log.info(

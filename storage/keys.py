@@ -225,6 +225,10 @@ LAST_ASSIGNED = "dl:tk:lastassigned"
 # SET (no TTL): agents who have held a ticket since the last sweep; the sweep removes those
 # holding none (in the script that checks, so a concurrent assignment is never missed).
 TICKET_HOLDERS = "dl:tk:holders"
+# Not a key: waiting tickets one drain looks at per number, and the most one sweep call moves
+# or closes (the ticket scripts' `@DRAIN_BATCH@`). A drain stops early once no agent of the
+# numbers has a free slot, so this only bounds a script over a long queue with exclusions.
+DRAIN_BATCH = 200
 
 
 def ticket_seq(phone_number_id: str) -> str:

@@ -1,8 +1,8 @@
 """Monitoring aggregates: their reads. The Lua that keeps them runs inside every ticket script.
 
 Nothing here scans tickets. The ticket scripts (storage/tickets.py) call the helpers of
-storage/lua/includes/monitor.lua in the same atomic step as each change, so the figures can
-never disagree with the tickets they count:
+storage/lua/includes/monitor.lua (pulled in by their prelude, includes/tickets.lua) in the same
+atomic step as each change, so the figures can never disagree with the tickets they count:
 
 * per number and UTC day, a HASH of counters per quarter-hour bucket (`keys.monitor_day`):
   tickets by status now and tagged tickets (by creation bucket), first replies, replies to
@@ -28,15 +28,9 @@ from redis.asyncio import Redis
 from bot.monitoring import DETAIL_DEFAULT, MAX_METRICS, AgentLoad, NumberSnapshot, Waiting
 from storage import keys, lua
 from storage.agents import AgentsStore
+from storage.tickets import TicketsStore
 
 _BUCKETS_PER_DAY: Final = 86_400_000 // keys.MONITOR_BUCKET_MS
-
-
-def monitor_lua() -> str:
-    """The aggregates' helpers (storage/lua/includes/monitor.lua), resolved: what the ticket
-    scripts paste in front of their prelude. Kept for storage/tickets.py until its scripts
-    `--@include monitor` themselves."""
-    return lua.include("monitor")
 
 
 def _ms(at: datetime) -> int:
@@ -76,8 +70,6 @@ class MonitoringStore:
     """Reads the monitoring aggregates (their writes are the ticket scripts')."""
 
     def __init__(self, redis: Redis) -> None:
-        from storage.tickets import TicketsStore  # it imports this module: a cycle at load
-
         self._redis = redis
         self._agents = AgentsStore(redis)
         self._tickets = TicketsStore(redis)

@@ -62,6 +62,37 @@ def test_only_composition_modules_import_app_and_worker() -> None:
         assert "bot.app" not in imports or name == "bot.__main__", name
 
 
+def test_no_two_modules_import_each_other() -> None:
+    # Not even lazily (an import inside a function): a cycle means neither module can be
+    # understood, tested or loaded alone. A package and its own modules are exempt (the
+    # package re-exports them; they import its names).
+    paths = {
+        ".".join(p for p in path.relative_to(ROOT).with_suffix("").parts if p != "__init__"): path
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # `from storage import keys` imports the module storage.keys.
+                found.update(
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in paths else node.module
+                    for a in node.names
+                )
+        graph[name] = found & paths.keys()
+    mutual = {
+        (a, b)
+        for a, imports in graph.items()
+        for b in imports
+        if a < b and a in graph[b] and not b.startswith(f"{a}.")
+    }
+    assert mutual == set()
+
+
 def test_the_web_process_starts_without_the_pdf_renderer() -> None:
     # fpdf2 costs ~20 MB: loaded with the first transcript, not with the app (BENCHMARKS.md).
     import subprocess

@@ -1,10 +1,11 @@
-"""The Lua scripts' registry: every script of the stores, read from `storage/lua/` once.
+"""The Lua scripts' registry: every script deskline runs, read from `storage/lua/` once.
 
 Layout (BullMQ's `src/commands/*.lua` with `includes/`):
 
 * `storage/lua/<name>.lua`: one script each, registered by its store with
   `lua.register(redis, "<name>")`. Names are `<store>_<what>`; a script several stores run
-  has a plain name (`compare_and_delete`).
+  has a plain name (`compare_and_delete`). The arq worker's two (`worker_*`, bot/worker.py)
+  live here too, and take arq's keys as KEYS and ARGV: tokens come from keys.py only.
 * `storage/lua/includes/<name>.lua`: shared pieces (Lua functions and locals), never run on
   their own.
 
@@ -27,7 +28,7 @@ call of a rarely used script. Stores register their scripts per Redis client as 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -53,13 +54,26 @@ class LuaSourceError(Exception):
     malformed include line, unknown token."""
 
 
-def _parts(template: str, count: int) -> tuple[str, ...]:
+def _split(template: str, count: int) -> tuple[str, ...]:
     """The fixed text around a key's `count` variable parts ("\\0", "\\1"... in `template`):
-    the scripts build such keys as PRE .. a .. MID .. b. The key must end with its last part."""
+    `count + 1` pieces, the scripts build such keys as PRE .. a .. MID .. b .. SUF."""
     pieces = tuple(re.split("[\0-\x08]", template))
-    if len(pieces) != count + 1 or pieces[-1] != "":
+    if len(pieces) != count + 1:
+        raise LuaSourceError(f"key {template!r} does not have {count} variable parts")
+    return pieces
+
+
+def _parts(template: str, count: int) -> tuple[str, ...]:
+    """`_split` without the empty suffix: the key must end with its last part."""
+    pieces = _split(template, count)
+    if pieces[-1] != "":
         raise LuaSourceError(f"key {template!r} does not end with its last part")
     return pieces[:-1]
+
+
+def _prefix(key: Callable[[str], str]) -> str:
+    """The prefix of a one-part key that ends with its part: the key of `x` is PREFIX .. x."""
+    return _parts(key("\0"), 1)[0]
 
 
 def _tokens() -> dict[str, str]:
@@ -68,11 +82,25 @@ def _tokens() -> dict[str, str]:
     agent_pre, agent_mid = _parts(keys.tickets_by_agent("\0", "\1"), 2)
     tag_pre, tag_mid = _parts(keys.tickets_by_tag("\0", "\1"), 2)
     outcome_pre, outcome_mid = _parts(keys.tickets_by_outcome("\0", "\1"), 2)
+    na_pre, na_suf = _split(keys.number_agents("\0"), 1)
+    open_pre, open_mid, open_suf = _split(keys.open_ticket("\0", "\1"), 2)
     return {
         # Key prefixes: the key of `x` is PREFIX .. x.
-        "MONITOR_WAITING": keys.monitor_waiting(""),
-        "MONITOR_IN_SERVICE": keys.monitor_in_service(""),
-        "MONITOR_TAGS": keys.monitor_tags(""),
+        "MONITOR_WAITING": _prefix(keys.monitor_waiting),
+        "MONITOR_IN_SERVICE": _prefix(keys.monitor_in_service),
+        "MONITOR_TAGS": _prefix(keys.monitor_tags),
+        "TICKET": _prefix(keys.ticket),
+        "TICKET_MESSAGES": _prefix(keys.ticket_messages),
+        "TICKET_HISTORY": _prefix(keys.ticket_history),
+        "TICKET_QUEUE": _prefix(keys.ticket_queue),
+        "TICKETS_IDLE": _prefix(keys.tickets_idle),
+        "TICKETS_UNANSWERED": _prefix(keys.tickets_unanswered),
+        "TICKETS_ACTIVE": _prefix(keys.tickets_active),
+        "TICKETS_ALL": _prefix(keys.tickets_all),
+        "AGENT": _prefix(keys.agent),
+        "AGENT_TICKETS": _prefix(keys.agent_tickets),
+        "AGENT_EVENTS": _prefix(keys.agent_events),
+        "PORTFOLIO": _prefix(keys.portfolio),
         # Two-part keys: PRE .. a .. MID .. b.
         "MONITOR_DAY_PRE": day_pre,
         "MONITOR_DAY_MID": day_mid,
@@ -82,11 +110,24 @@ def _tokens() -> dict[str, str]:
         "TICKETS_BY_TAG_MID": tag_mid,
         "TICKETS_BY_OUTCOME_PRE": outcome_pre,
         "TICKETS_BY_OUTCOME_MID": outcome_mid,
+        # Keys with a suffix: PRE .. a [.. MID .. b] .. SUF.
+        "NUMBER_AGENTS_PRE": na_pre,
+        "NUMBER_AGENTS_SUF": na_suf,
+        "OPEN_TICKET_PRE": open_pre,
+        "OPEN_TICKET_MID": open_mid,
+        "OPEN_TICKET_SUF": open_suf,
+        # Fixed keys.
+        "ASSIGN_SEQ": keys.ASSIGN_SEQ,
+        "LAST_ASSIGNED": keys.LAST_ASSIGNED,
+        "TICKET_HOLDERS": keys.TICKET_HOLDERS,
         # Numbers.
         "MONITOR_BUCKET_MS": str(keys.MONITOR_BUCKET_MS),
         "MONITOR_BUCKETS_PER_DAY": str(86_400_000 // keys.MONITOR_BUCKET_MS),
         "MONITOR_DAY_TTL_S": str(keys.MONITOR_DAY_TTL_S),
         "TICKET_TTL_S": str(keys.TICKET_TTL_S),
+        "AGENT_EVENTS_MAX": str(keys.AGENT_EVENTS_MAX),
+        "AGENT_EVENTS_TTL_S": str(keys.AGENT_EVENTS_TTL_S),
+        "DRAIN_BATCH": str(keys.DRAIN_BATCH),
     }
 
 
@@ -98,8 +139,8 @@ class Library:
     """Resolved sources (includes inlined, tokens filled) by name."""
 
     scripts: Mapping[str, str]
-    # Each include resolved on its own too: for its own checks, and for callers that still
-    # paste a piece in front of their own Lua (storage/monitoring.py `monitor_lua`).
+    # Each include resolved on its own too: a piece must compile on its own, so an error
+    # points at the right file (tests/storage/test_lua.py).
     includes: Mapping[str, str]
 
     def source(self, name: str) -> str:

@@ -120,6 +120,27 @@ async def test_every_resolved_script_compiles_on_redis(redis: aioredis.Redis) ->
     assert all(await redis.script_exists(*shas))
 
 
+# Modules whose Lua has not moved to storage/lua yet (the phase 3); remove each as its
+# scripts move. Nothing may be added here.
+_LUA_NOT_MOVED_YET = {"bot/queue.py", "storage/events.py", "storage/ratelimit.py"}
+
+
+def test_no_lua_source_in_a_python_string() -> None:
+    # Any string calling into Redis is a script: it belongs in storage/lua, where the registry
+    # fills its keys and the tests above see it.
+    holders = set()
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (
+                    isinstance(node, ast.Constant)
+                    and isinstance(node.value, str)
+                    and re.search(r"redis\.p?call\(", node.value)
+                ):
+                    holders.add(path.relative_to(ROOT).as_posix())
+    assert holders <= _LUA_NOT_MOVED_YET
+
+
 def test_unknown_script_or_include_name_raises() -> None:
     with pytest.raises(LuaSourceError, match="no script"):
         lua.source("no_such_script")

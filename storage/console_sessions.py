@@ -79,17 +79,21 @@ class ConsoleSessionsStore:
             await pipe.execute()
         return session
 
-    async def get(self, session_id: str, now: datetime) -> ConsoleSession | None:
-        """The session, its idle TTL pushed back; None when unknown, idle too long, or older
-        than `keys.CONSOLE_SESSION_MAX_S` (then it is deleted)."""
+    async def get(
+        self, session_id: str, now: datetime, *, touch: bool = True
+    ) -> ConsoleSession | None:
+        """The session, its idle TTL pushed back unless `touch` is False (a check that is not
+        a use: an open event stream's); None when unknown, idle too long, or older than
+        `keys.CONSOLE_SESSION_MAX_S` (then it is deleted)."""
         if not session_id or len(session_id) > 128:
             return None
         key = keys.console_session(_digest(session_id))
         # One round trip: EXPIRE on a missing key does nothing.
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(key)
-            pipe.expire(key, keys.CONSOLE_SESSION_IDLE_S)
-            raw, _ = await pipe.execute()
+            if touch:
+                pipe.expire(key, keys.CONSOLE_SESSION_IDLE_S)
+            raw = (await pipe.execute())[0]
         fields = {_text(k): _text(v) for k, v in (raw or {}).items()}
         if not fields.get("token_hash") or not fields.get("csrf"):
             return None

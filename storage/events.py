@@ -7,6 +7,10 @@ is also the SSE `id:` a browser sends back as `Last-Event-ID` to resume.
 The routing scripts of storage/tickets.py write ticket events with the same two fields inside
 the script that makes the change, so an event is never lost between a change and its
 announcement; other producers call `publish`.
+
+The store also counts the event streams each user has open, across every web process
+(`claim_stream`, `keep_stream`, `release_stream`), so that one token or session cannot hold
+an unbounded number of them.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
-from storage import keys
+from storage import keys, lua
 
 # How many events one read returns at most (a reconnecting desk catches up in pages).
 READ_COUNT: Final = 100
-_STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+_STREAM_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")
+# Each half of a stream id is an unsigned 64-bit integer: Redis refuses anything larger
+# ("Invalid stream ID"), which twenty digits alone do not rule out.
+_U64_MAX: Final = 2**64 - 1
 # The id before every id: reading after it returns the whole stream.
 START: Final = "0-0"
 
@@ -32,8 +39,10 @@ def _text(value: bytes | str) -> str:
 
 
 def is_event_id(value: str) -> bool:
-    """Whether `value` is a stream id ("<ms>-<seq>") that `read` may resume after."""
-    return _STREAM_ID.fullmatch(value) is not None
+    """Whether `value` is a stream id ("<ms>-<seq>", each part at most 2**64 - 1) that `read`
+    may resume after: every value that passes is one Redis accepts."""
+    match = _STREAM_ID.fullmatch(value)
+    return match is not None and all(int(part) <= _U64_MAX for part in match.groups())
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +57,8 @@ class EventsStore:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._claim = lua.register(redis, "events_claim_stream")
+        self._keep = lua.register(redis, "events_keep_stream")
 
     async def publish(self, agent_id: str, type: str, data: dict[str, Any]) -> str:
         """Append one event to the agent's stream; its id.
@@ -104,7 +115,7 @@ class EventsStore:
                 trimmed by the cap are gone: a desk that was away that long reloads its lists.
             block_ms: wait up to this long for an event when there is none yet; None answers
                 at once. A blocked read holds a pooled connection, so the SSE handler polls
-                instead (see handlers/api/events.py).
+                instead (see handlers/sse.py).
 
         Raises:
             ValueError: `last_id` is not a stream id.
@@ -130,3 +141,40 @@ class EventsStore:
                     )
                 )
         return events
+
+    # --- open streams, per user -------------------------------------------------------------
+
+    async def claim_stream(self, user_id: str, stream_id: str, *, cap: int, ttl_s: float) -> bool:
+        """Take one of the user's `cap` places for an open stream, for `ttl_s` unless kept.
+
+        Counts the streams of every web process. Places whose deadline passed are freed first,
+        so a crashed process's streams stop counting `ttl_s` after their last heartbeat.
+        Idempotent on `stream_id` (a second claim renews it). False when the cap is reached.
+        """
+        taken = await self._claim(
+            keys=[keys.event_streams(user_id)], args=[stream_id, cap, _ms(ttl_s)]
+        )
+        return bool(taken)
+
+    async def keep_stream(self, user_id: str, stream_id: str, *, ttl_s: float) -> bool:
+        """Heartbeat: hold the stream's place `ttl_s` longer. False when it no longer has one
+        (it missed its deadline and was dropped): the stream should end."""
+        kept = await self._keep(keys=[keys.event_streams(user_id)], args=[stream_id, _ms(ttl_s)])
+        return bool(kept)
+
+    async def release_stream(self, user_id: str, stream_id: str) -> None:
+        """Give the stream's place back. Idempotent."""
+        await self._redis.zrem(keys.event_streams(user_id), stream_id)
+
+    async def open_streams(self, user_id: str) -> int:
+        """How many places the user's streams hold now (expired ones not counted)."""
+        now_ms = await self._now_ms()
+        return int(await self._redis.zcount(keys.event_streams(user_id), f"({now_ms}", "+inf"))
+
+    async def _now_ms(self) -> int:
+        seconds, micros = await self._redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))

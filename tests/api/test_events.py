@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.clock import FixedClock
 from bot.keys import stores_key
-from handlers.api.events import KEEPALIVE_S
+from handlers.sse import KEEPALIVE_S
 from tests.api.conftest import ADMIN, N1, Desk
 from tests.api.test_tickets import customer_writes, online
 

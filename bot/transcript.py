@@ -1,13 +1,15 @@
 """PDF transcripts of tickets (`GET /api/v1/tickets/{id}/transcript.pdf`), rendered with fpdf2.
 
 Pure: `render_transcript` takes what the handler read and returns the PDF's bytes. It is
-CPU-bound (tens of milliseconds), so the handler runs it in a thread.
+CPU-bound (2-4 s for 400 messages of 4 KB), so the web process runs it in a render worker
+process (bot/transcript_pool.py), never on its event loop or in a thread.
 
 Text is set in Noto Sans, with Noto Emoji as fpdf2's fallback font for the characters Noto Sans
 lacks, so Portuguese accents and emoji render; both fonts ship in `bot/fonts/` (OFL, see its
 README), so no system font is needed. Times are shown in the number's time zone. WhatsApp
 media carry no public URL: a media message shows as a placeholder with its caption, and any
-URL in a message's text becomes a link.
+URL in a message's text becomes a link. A ticket longer than the handler's limit is shown from
+its latest messages, after a note of how many earlier ones are left out.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ _LABELS: Final[dict[str, dict[str, str]]] = {
         "media": "mídia",
         "link": "Link",
         "page": "Página",
+        "omitted": (
+            "{omitted} mensagens anteriores não mostradas: "
+            "esta transcrição mostra as últimas {shown}."
+        ),
     },
     "en": {
         "title": "Conversation transcript",
@@ -60,6 +66,9 @@ _LABELS: Final[dict[str, dict[str, str]]] = {
         "media": "media",
         "link": "Link",
         "page": "Page",
+        "omitted": (
+            "{omitted} earlier messages not shown: this transcript shows the last {shown}."
+        ),
     },
     "es": {
         "title": "Historial de la conversación",
@@ -75,6 +84,10 @@ _LABELS: Final[dict[str, dict[str, str]]] = {
         "media": "multimedia",
         "link": "Enlace",
         "page": "Página",
+        "omitted": (
+            "{omitted} mensajes anteriores no mostrados: "
+            "esta transcripción muestra los últimos {shown}."
+        ),
     },
 }
 # Message types that are text already; anything else is media or an interaction.
@@ -104,10 +117,12 @@ class Transcript:
     agent_name: str | None
     lines: Sequence[Line]
     generated_at: datetime
+    # Earlier messages of the ticket left out of `lines` (the handler keeps the latest ones).
+    omitted: int = 0
 
 
 def _clean(text: str) -> str:
-    return _CONTROL_RE.sub("", text)
+    return _CONTROL_RE.sub("", text.replace("\t", "    "))
 
 
 def _when(at: datetime, zone: ZoneInfo) -> str:
@@ -126,21 +141,19 @@ def _body(line: Line, labels: dict[str, str]) -> str:
 
 def render_transcript(transcript: Transcript) -> bytes:
     """The ticket's conversation as a PDF: a header (number, contact, times, status, agent),
-    then every message with its author and local time. Deterministic for the same input."""
+    the note of `omitted` earlier messages if any, then every line with its author and local
+    time, over as many pages as it takes. Deterministic for the same input."""
     from bot.transcript_document import TranscriptDocument  # fpdf2: ~20 MB, loaded on demand
 
     t = transcript
     labels = _LABELS.get(t.language, _LABELS["en"])
     ticket = t.ticket
-    pdf = TranscriptDocument(format="A4")
+    pdf = TranscriptDocument(TEXT_FONT, EMOJI_FONT)
     pdf.footer_text = f"{labels['ticket']} {ticket.id}"
     pdf.page_label = labels["page"]
     pdf.set_creation_date(t.generated_at)
     pdf.set_title(f"{labels['title']} · {ticket.id}")
     pdf.set_creator("deskline")
-    pdf.add_font("NotoSans", "", str(TEXT_FONT))
-    pdf.add_font("NotoEmoji", "", str(EMOJI_FONT))
-    pdf.set_fallback_fonts(["NotoEmoji"])
     pdf.set_auto_page_break(auto=True, margin=18)
     pdf.add_page()
 
@@ -169,27 +182,31 @@ def render_transcript(transcript: Transcript) -> bytes:
     pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
     pdf.ln(3)
 
+    if t.omitted:
+        pdf.set_font("NotoSans", size=10)
+        pdf.set_text_color(150, 60, 0)
+        note = labels["omitted"].format(omitted=t.omitted, shown=len(t.lines))
+        pdf.paragraph(5.5, note)
+        pdf.ln(3)
     if not t.lines:
         pdf.multi_cell(0, 6, labels["no_messages"], new_x="LMARGIN", new_y="NEXT")
+    # `paragraph`, not `multi_cell`: fpdf2's line breaker is quadratic in the line's length
+    # (bot/transcript_document.py), 40-50 s of CPU for 400 messages of 4 KB.
     for line in t.lines:
         pdf.set_font("NotoSans", size=9)
         if line.inbound:
             pdf.set_text_color(0, 90, 160)
         else:
             pdf.set_text_color(0, 120, 60)
-        pdf.multi_cell(
-            0, 5, f"{_when(line.at, t.zone)} — {_clean(line.author)}", new_x="LMARGIN", new_y="NEXT"
-        )
+        pdf.paragraph(5, f"{_when(line.at, t.zone)} — {_clean(line.author)}")
         pdf.set_font("NotoSans", size=10)
         pdf.set_text_color(0, 0, 0)
         body = _body(line, labels)
         if body:
-            pdf.multi_cell(0, 5.5, body, new_x="LMARGIN", new_y="NEXT")
+            pdf.paragraph(5.5, body)
         for url in _URL_RE.findall(line.text or ""):
             pdf.set_text_color(0, 0, 200)
-            pdf.multi_cell(
-                0, 5.5, f"{labels['link']}: {url}", link=url, new_x="LMARGIN", new_y="NEXT"
-            )
+            pdf.paragraph(5.5, f"{labels['link']}: {url}", link=url)
             pdf.set_text_color(0, 0, 0)
         pdf.ln(2.5)
-    return bytes(pdf.output())
+    return pdf.pdf_bytes()

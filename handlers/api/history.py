@@ -7,8 +7,10 @@ number, an admin). Retention: bot/history.py.
 
 from __future__ import annotations
 
-import asyncio
+import math
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -24,7 +26,7 @@ from bot.history import (
     valid_cursor,
     window_start,
 )
-from bot.keys import clock_key, stores_key
+from bot.keys import clock_key, settings_key, stores_key
 from bot.tickets import (
     TICKET_STATUSES,
     Ticket,
@@ -33,9 +35,16 @@ from bot.tickets import (
     can_manage_ticket,
     can_read_tickets,
 )
-from bot.transcript import Line, Transcript, render_transcript
+from bot.transcript import Line, Transcript
+from bot.transcript_pool import (
+    TranscriptAbandonedError,
+    TranscriptUnavailableError,
+    transcripts_key,
+)
 from handlers.api import model_response, path_id, read_json
 from handlers.api.auth import caller_of, forbid_unless
+from handlers.middlewares import error_body
+from handlers.sse import client_gone
 
 # Inbound text comes from the contact's timeline, read from a day before the first message.
 TIMELINE_SLACK: Final = timedelta(days=1)
@@ -139,16 +148,56 @@ async def _messages(request: web.Request, ticket: Ticket) -> list[TicketMessage]
 
 async def get_transcript(request: web.Request) -> web.Response:
     """The ticket's conversation as a PDF (who, when in the number's zone, what; media as
-    placeholders, URLs as links), for whoever may read the ticket."""
+    placeholders, URLs as links), for whoever may read the ticket. 503 with Retry-After when
+    every render worker stays busy or the render runs out of time (`transcript_response`)."""
     ticket = await _readable(request)
-    return await transcript_response(request, ticket, await _messages(request, ticket))
+    return await transcript_response(request, ticket, partial(_messages, request, ticket))
 
 
 async def transcript_response(
-    request: web.Request, ticket: Ticket, messages: list[TicketMessage]
+    request: web.Request,
+    ticket: Ticket,
+    read_messages: Callable[[], Awaitable[list[TicketMessage]]],
 ) -> web.Response:
-    """Render `messages` of `ticket` as a PDF download: the API's and the console's one path."""
+    """Render the ticket's messages (`read_messages()`) as a PDF download: the API's and the
+    console's one path.
+
+    The PDF is rendered in a worker process (bot.transcript_pool), never on the event loop:
+    a render slot is taken first (waiting up to `SLOT_WAIT_S`, then 503 `transcript_busy`),
+    and only then are the messages read, so waiting requests hold none. The render gets
+    `transcript_timeout_s` (then its worker is killed: 503 `transcript_timeout`) and is
+    killed as soon as the client disconnects. A ticket with more than
+    `transcript_max_messages` messages shows its latest ones after a note of how many
+    earlier ones are left out.
+    """
+    pool = request.app[transcripts_key]
+    try:
+        async with pool.slot():
+            transcript = await _transcript(request, ticket, await read_messages())
+            body = await pool.render(transcript, abandoned=lambda: client_gone(request))
+    except TranscriptUnavailableError as exc:
+        response = error_body(503, exc.code, exc.message)
+        response.headers["Retry-After"] = str(math.ceil(exc.retry_after_s))
+        return response
+    except TranscriptAbandonedError:
+        # Nobody reads this answer: 499 is nginx's "client closed request", for the metrics.
+        return web.Response(status=499)
+    return web.Response(
+        body=body,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="ticket-{ticket.id}.pdf"'},
+    )
+
+
+async def _transcript(
+    request: web.Request, ticket: Ticket, messages: list[TicketMessage]
+) -> Transcript:
+    """What the PDF shows: the ticket, its number's name, zone and language, the authors'
+    names, and the latest `transcript_max_messages` messages."""
     stores = request.app[stores_key]
+    limit = request.app[settings_key].transcript_max_messages
+    omitted = max(0, len(messages) - limit)
+    messages = messages[omitted:]
     config = await stores.numbers.config(ticket.phone_number_id)
     agent_ids = sorted(
         {m.agent_id for m in messages if m.agent_id} | {ticket.agent_id or ""} - {""}
@@ -167,7 +216,7 @@ async def transcript_response(
         )
         for m in messages
     ]
-    transcript = Transcript(
+    return Transcript(
         ticket=ticket,
         number_id=ticket.phone_number_id,
         number_name=config.display_name if config is not None else None,
@@ -176,13 +225,7 @@ async def transcript_response(
         agent_name=names.get(ticket.agent_id or ""),
         lines=lines,
         generated_at=request.app[clock_key].now(),
-    )
-    # Rendering is CPU work (font subsetting): off the event loop.
-    body = await asyncio.to_thread(render_transcript, transcript)
-    return web.Response(
-        body=body,
-        content_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="ticket-{ticket.id}.pdf"'},
+        omitted=omitted,
     )
 
 

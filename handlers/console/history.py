@@ -11,6 +11,7 @@ session cookie: a link to the API would need the token.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any, Final
 
 from aiohttp import web
@@ -91,7 +92,8 @@ async def page(request: web.Request) -> web.Response:
 
 
 async def transcript(request: web.Request) -> web.Response:
-    """The ticket's conversation as a PDF, for whoever may read the ticket (the API's path)."""
+    """The ticket's conversation as a PDF, for whoever may read the ticket (the API's path,
+    with its render workers and limits: 503 with Retry-After when they are busy)."""
     ticket = await readable_ticket(request, request.match_info["ticket_id"])
     await number_of(request, ticket)  # the number must be one the caller may see
-    return await transcript_response(request, ticket, await ticket_messages(request, ticket))
+    return await transcript_response(request, ticket, partial(ticket_messages, request, ticket))

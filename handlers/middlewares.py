@@ -1,9 +1,12 @@
-"""Middlewares: request context for logs, metrics per route, and errors as JSON 4xx bodies."""
+"""Middlewares: request context for logs, metrics per route, and errors as JSON 4xx bodies;
+and the headers every response carries (`nosniff`)."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from typing import Final
 
 import structlog
 from aiohttp import web
@@ -39,8 +42,13 @@ _CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid",
+    429: "too_many_requests",
     503: "unavailable",
 }
+
+# A client's X-Request-Id is kept (to correlate with its own logs) only when it is short and
+# plain: it goes into every log line of the request and back into a response header.
+_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def _route_name(request: web.Request) -> str:
@@ -51,10 +59,19 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+def request_id_of(request: web.Request) -> str:
+    """The client's `X-Request-Id` when it is 1-64 characters of A-Z a-z 0-9 . _ -, else a
+    fresh random one (16 hex digits)."""
+    presented = request.headers.get("X-Request-Id", "")
+    if _REQUEST_ID.fullmatch(presented):
+        return presented
+    return uuid.uuid4().hex[:16]
+
+
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind a request id into the log context; count and time the request per route."""
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    request_id = request_id_of(request)
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
@@ -98,3 +115,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Logged with its traceback for us; the client learns only that it failed.
         log.exception("request_failed")
         return error_body(500, "internal", "internal error")
+
+
+async def nosniff(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: `X-Content-Type-Options: nosniff` on every response the app
+    prepares, whatever made it (a handler, a raised HTTP error, a 404 for no route, static
+    files, event streams): a browser must never guess a type, for instance render as HTML the
+    text/plain challenge the webhook echoes back."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler
 
 from bot.auth import BOOTSTRAP_ADMIN, Caller, bearer_token, hash_token, is_bootstrap_token
 from bot.keys import settings_key, stores_key
+from handlers.auth_failures import begin_check, too_many_failures
 from handlers.middlewares import error_body
 
 log = structlog.get_logger(__name__)
@@ -74,24 +75,47 @@ async def _resolve(request: web.Request, token: str) -> Caller | None:
     return Caller(id=agent.id, role=agent.role, numbers=frozenset(agent.numbers))
 
 
+async def caller_again(request: web.Request) -> Caller | None:
+    """The caller of `request` resolved anew from the token it presented, as `authenticate`
+    resolved it: None once the token is revoked or its agent deleted; the current role and
+    numbers otherwise. For answers that outlive the check at their start (event streams)."""
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None and getattr(request.match_info.handler, _QUERY_TOKEN_ATTR, False):
+        token = request.query.get("token") or None
+    return None if token is None else await _resolve(request, token)
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """401 for every `/api/v1` call without a valid bearer token; sets the caller otherwise.
 
     The agent behind a token is read on every call, so a change of role or numbers, a
     revocation or a deletion applies to the very next request.
+
+    Failed authentications are limited (handlers/auth_failures.py): a client over its budget
+    gets 429 with `Retry-After` before its token is even looked at, so it cannot go on
+    guessing; a wrong token is counted, a right one never is.
     """
     if not _is_api(request.path) or request.path in PUBLIC_PATHS:
         return await handler(request)
     token = bearer_token(request.headers.get("Authorization"))
     if token is None and getattr(request.match_info.handler, _QUERY_TOKEN_ATTR, False):
         token = request.query.get("token") or None
+    # Before the token is looked at: a client over its budget learns nothing from it.
+    check = await begin_check(request, credential=token is not None)
+    if check.wait_s:
+        return too_many_failures(check.wait_s)
     if token is None:
+        # Not a guess: nothing was checked, so nothing is counted.
         return _unauthorized("missing bearer token (Authorization: Bearer <token>)")
     caller = await _resolve(request, token)
     if caller is None:
         log.info("api_token_rejected", path=request.path)
+        wait_s = await check.failed()
+        if wait_s:
+            return too_many_failures(wait_s)
         return _unauthorized("invalid or revoked token")
+    await check.passed()
     request[_CALLER] = caller
     structlog.contextvars.bind_contextvars(caller=caller.id)
     return await handler(request)

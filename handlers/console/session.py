@@ -39,6 +39,8 @@ from bot.errors import (
     StorageUnavailableError,
 )
 from bot.keys import clock_key, queue_key, settings_key, stores_key
+from handlers.auth_failures import RETRY_AFTER, begin_check
+from handlers.client import from_loopback, is_https
 from handlers.console.context import ConsoleUser, is_htmx, set_user
 from handlers.console.render import error_page, render_fragment
 from storage.console_sessions import ConsoleSessionsStore
@@ -55,10 +57,6 @@ CSRF_FIELD: Final = "csrf"
 CSRF_HEADER: Final = "X-CSRF-Token"
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})
-# Sign-in attempts per client address: a burst of 10, then one every 6 seconds. Agent tokens
-# are 256-bit, but the bootstrap admin token is whatever the operator chose.
-SIGN_IN_BURST: Final = 10
-SIGN_IN_PER_SECOND: Final = 1 / 6
 
 # Sent with every console response. No inline script or style is allowed: everything the pages
 # run comes from /console/static.
@@ -79,18 +77,16 @@ def sessions(request: web.Request) -> ConsoleSessionsStore:
 
 
 def is_secure(request: web.Request) -> bool:
-    """HTTPS, directly or behind a TLS-terminating proxy (Fly's sets X-Forwarded-Proto).
-
-    Trusting the header can only make the cookie stricter: a forged `https` over plain HTTP
-    gets a Secure cookie the browser will not send back.
-    """
-    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-    return request.secure or forwarded == "https"
+    """HTTPS, directly or behind the trusted TLS-terminating proxy (`trusted_proxy="fly"`:
+    Fly's sets X-Forwarded-Proto); without one the header is ignored (handlers/client.py)."""
+    return is_https(request)
 
 
 def is_loopback(request: web.Request) -> bool:
+    """A local run: the browser names a loopback host and the client is this machine (the
+    Host header alone is the client's to write)."""
     host = (request.url.host or "").strip("[]").lower()
-    return host in _LOOPBACK
+    return host in _LOOPBACK and from_loopback(request)
 
 
 def cookie_name(request: web.Request) -> str:
@@ -189,12 +185,12 @@ def _sign_in_redirect(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(target)
 
 
-async def _resolve(request: web.Request) -> ConsoleUser | None:
+async def _resolve(request: web.Request, *, touch: bool = True) -> ConsoleUser | None:
     sid = request.cookies.get(cookie_name(request))
     if not sid:
         return None
     store = sessions(request)
-    session = await store.get(sid, request.app[clock_key].now())
+    session = await store.get(sid, request.app[clock_key].now(), touch=touch)
     if session is None:
         return None
     found = await caller_for_token_hash(request, session.token_hash)
@@ -205,6 +201,14 @@ async def _resolve(request: web.Request) -> ConsoleUser | None:
         return None
     caller, agent = found
     return ConsoleUser(caller=caller, session=session, agent=agent)
+
+
+async def user_again(request: web.Request) -> ConsoleUser | None:
+    """The user of `request` resolved anew from its session cookie, as the middleware resolved
+    it: None once the session ended (signed out, expired, deleted) or its token was revoked.
+    For answers that outlive the check at their start (the event stream). Does not push the
+    session's idle TTL back: a page left open is not a use of the session."""
+    return await _resolve(request, touch=False)
 
 
 @web.middleware
@@ -307,31 +311,30 @@ def render_sign_in(request: web.Request, *, error: str | None, status: int) -> w
 async def sign_in(request: web.Request) -> web.Response:
     """Check an API token as the API does, start a session, set its cookie (303 onwards).
 
-    401 with the form again for a wrong or revoked token; 429 past the per-address attempt
-    limit; 403 over plain HTTP away from localhost.
+    401 with the form again for a wrong or revoked token; 429 (with `Retry-After`) for a
+    client over its budget of failed authentications, the API's (handlers/auth_failures.py),
+    before its token is checked: only failures count, never a sign-in that succeeds; 403 over
+    plain HTTP away from localhost.
     """
     problem = _transport_problem(request)
     if problem is not None:
         return render_sign_in(request, error=problem, status=403)
-    stores = request.app[stores_key]
-    remote = request.remote or "unknown"
-    wait_ms = await stores.rates.acquire(
-        f"console-sign-in:{remote}", per_second=SIGN_IN_PER_SECOND, burst=SIGN_IN_BURST
-    )
-    if wait_ms > 0:
-        log.info("console_sign_in_throttled")
-        return render_sign_in(
-            request,
-            error=f"Too many attempts: wait {wait_ms // 1000 + 1} seconds and try again.",
-            status=429,
-        )
     form = await request.post()
     token = form.get("token")
     token = token.strip() if isinstance(token, str) else ""
+    # Before the token is looked at: a client over its budget learns nothing from it.
+    check = await begin_check(request, credential=bool(token))
+    if check.wait_s:
+        return _too_many_sign_ins(request, check.wait_s)
     found = await caller_for_token(request, token) if token else None
     if found is None:
         log.info("console_sign_in_refused")
+        # An empty form checked nothing: only a token that was tried counts.
+        wait_s = await check.failed() if token else 0
+        if wait_s:
+            return _too_many_sign_ins(request, wait_s)
         return render_sign_in(request, error="That token is not valid, or was revoked.", status=401)
+    await check.passed()
     caller, _ = found
     session = await sessions(request).create(
         hash_token(token), caller.id, request.app[clock_key].now()
@@ -341,6 +344,16 @@ async def sign_in(request: web.Request) -> web.Response:
     response = web.HTTPSeeOther(_next_path(next_raw if isinstance(next_raw, str) else None))
     set_session_cookie(request, response, session.id)
     raise response
+
+
+def _too_many_sign_ins(request: web.Request, wait_s: int) -> web.Response:
+    response = render_sign_in(
+        request,
+        error=f"Too many failed sign-ins: wait {wait_s} seconds and try again.",
+        status=429,
+    )
+    response.headers[RETRY_AFTER] = str(wait_s)
+    return response
 
 
 async def sign_out(request: web.Request) -> web.Response:

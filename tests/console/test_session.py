@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
+from bot.app import create_app
+from bot.settings import Settings
 from tests.api.conftest import ADMIN, N1, N2
 from tests.conftest import ADMIN_TOKEN
 from tests.console.conftest import HTMX, Desk, csrf_of, sign_in
@@ -56,13 +59,19 @@ async def test_sign_in_sets_an_http_only_same_site_strict_cookie_on_localhost(
 
 
 async def test_behind_an_https_proxy_the_cookie_is_secure_and_prefixed(
-    client: TestClient[Any, Any], desk: Desk
+    client: TestClient[Any, Any],
+    make_settings: Callable[..., Settings],
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
 ) -> None:
+    headers = {"X-Forwarded-Proto": "https", "Host": "desk.example.com"}
+    # Without a trusted proxy, X-Forwarded-Proto is the client's word: still plain HTTP.
     resp = await client.post(
-        "/console/sign-in",
-        data={"token": ADMIN_TOKEN},
-        headers={"X-Forwarded-Proto": "https", "Host": "desk.example.com"},
-        allow_redirects=False,
+        "/console/sign-in", data={"token": ADMIN_TOKEN}, headers=headers, allow_redirects=False
+    )
+    assert resp.status == 403
+    behind_fly = await aiohttp_client(create_app(make_settings(trusted_proxy="fly")))
+    resp = await behind_fly.post(
+        "/console/sign-in", data={"token": ADMIN_TOKEN}, headers=headers, allow_redirects=False
     )
     assert resp.status == 303
     cookie = resp.headers["Set-Cookie"]

@@ -43,6 +43,7 @@ from bot.transcript_pool import (
 )
 from handlers.api import model_response, path_id, read_json
 from handlers.api.auth import caller_of, forbid_unless
+from handlers.api.tickets import visible_ticket
 from handlers.middlewares import error_body
 from handlers.sse import client_gone
 
@@ -52,12 +53,8 @@ TIMELINE_READ_MAX: Final = 2000
 
 
 async def _readable(request: web.Request) -> Ticket:
-    ticket_id = path_id(request, "ticket_id")
-    ticket = await request.app[stores_key].tickets.get(ticket_id)
-    if ticket is None:
-        raise NotFoundError(f"ticket {ticket_id} not found")
-    forbid_unless(can_read_tickets(caller_of(request), ticket.phone_number_id), "not your number")
-    return ticket
+    """The ticket of the path: 404 alike for a missing one and another number's."""
+    return await visible_ticket(request, path_id(request, "ticket_id"))
 
 
 def _tag(raw: str) -> str:

@@ -186,8 +186,9 @@ async def test_history_and_transcripts_stay_within_the_callers_numbers(
     bob = bearer(tokens["bob"])
     resp = await client.get(f"/api/v1/numbers/{N1}/history", headers=bob)
     assert resp.status == 403
+    # Another number's ticket is a 404, like a missing one: its existence is not revealed.
     resp = await client.get(f"/api/v1/tickets/{ids['ana1']}/transcript.pdf", headers=bob)
-    assert resp.status == 403
+    assert resp.status == 404
     resp = await client.get(
         f"/api/v1/tickets/{ids['ana1']}/transcript.pdf", headers=bearer(tokens["caio"])
     )

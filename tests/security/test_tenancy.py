@@ -111,19 +111,14 @@ async def fixture_tenants(client: TestClient[Any, Any]) -> dict[str, dict[str, s
     }
 
 
-# The handlers of handlers/api/history.py read tickets their own way until they call
-# handlers.api.tickets.visible_ticket; remove these marks then (they will XPASS).
-_HISTORY_PENDING = pytest.mark.xfail(
-    strict=False, reason="handlers/api/history.py is to call handlers.api.tickets.visible_ticket"
-)
 # Every /api/v1/tickets/{ticket_id}... route, with a body it would accept.
 API_TICKET_PATHS: list[Any] = [
     ("GET", "", None),
     ("POST", "/messages", {"text": "hello"}),
     ("POST", "/close", {}),
     ("POST", "/transfer", {"queue": B}),
-    pytest.param("GET", "/transcript.pdf", None, marks=_HISTORY_PENDING),
-    pytest.param("PUT", "/tags", {"tags": ["vip"]}, marks=_HISTORY_PENDING),
+    pytest.param("GET", "/transcript.pdf", None),
+    pytest.param("PUT", "/tags", {"tags": ["vip"]}),
 ]
 
 

@@ -85,7 +85,11 @@ async def open_deps(
             http=http,
             outbox=outbox,
             stores=stores,
-            intake=Intake(client, job_expires_s=settings.job_expires_s),
+            intake=Intake(
+                client,
+                job_expires_s=settings.job_expires_s,
+                chunk_items=settings.intake_chunk_items,
+            ),
             clock=clock or SystemClock(),
         )
     finally:

@@ -5,6 +5,11 @@ object, `entry` list, `changes` objects, `messages`/`statuses` lists of objects,
 `phone_number_id`); the content of each message is typed later, in the first job, where a type
 we do not model becomes "unsupported" instead of a refused webhook (Meta would redeliver a
 refused one for days).
+
+It also bounds what one signed item may put in Redis: an item over `max_item_bytes` (raw
+JSON) is replaced by a small stand-in marked `"deskline_truncated": true`, which keeps what
+identifies and routes it. Refusing it instead would make Meta redeliver it for days, and
+storing it whole would let a few signed bodies fill Redis.
 """
 
 from __future__ import annotations
@@ -36,11 +41,33 @@ class IntakeItem:
     raw: str
 
 
+@dataclass(frozen=True, slots=True)
+class Oversize:
+    """One item stored as a stand-in: its kind, its type, status or field name, its size."""
+
+    kind: str  # "message", "status" or "other"
+    detail: str | None
+    size: int
+
+
 @dataclass(slots=True)
 class SplitWebhook:
     items: list[IntakeItem] = field(default_factory=list)
     # Raw JSON of changes that are not messages/statuses, kept for operators.
     other: list[str] = field(default_factory=list)
+    # The items (of `items` and `other`) that were over the limit and are stand-ins.
+    oversize: list[Oversize] = field(default_factory=list)
+
+
+# Default for `split_webhook(max_item_bytes=...)`; the handler passes `settings.max_item_bytes`.
+MAX_ITEM_BYTES = 64 * 1024
+# A field kept in a stand-in must be at most this long (Meta's ids are under 100 characters);
+# a longer one is dropped, so that a stand-in stays a few hundred bytes whatever it replaces.
+_SHORT = 256
+_MESSAGE_FIELDS = ("id", "from", "from_user_id", "type", "timestamp")
+_STATUS_FIELDS = ("id", "status", "timestamp", "recipient_id", "recipient_user_id")
+_OTHER_FIELDS = ("object", "entry_id", "field", "phone_number_id")
+_TRUNCATED = "deskline_truncated"
 
 
 def _dumps(obj: Any) -> str:
@@ -81,8 +108,41 @@ def _contact_for(message: dict[str, Any], contacts: list[dict[str, Any]]) -> dic
     return contacts[0] if len(contacts) == 1 else None
 
 
-def split_webhook(body: bytes) -> SplitWebhook:
+def _short(value: Any) -> bool:
+    if isinstance(value, str):
+        return len(value) <= _SHORT
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _kept(obj: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: obj[name] for name in names if _short(obj.get(name))}
+
+
+def _oversize(raw: str, limit: int) -> int | None:
+    """The UTF-8 size of `raw` when it exceeds `limit`, else None.
+
+    A character takes at most 4 bytes (a lone surrogate 3, as U+FFFD will), so the usual
+    small item is judged by its length alone, without encoding it.
+    """
+    if len(raw) * 4 <= limit:
+        return None
+    size = len(raw.encode("utf-8", errors="surrogatepass"))
+    return size if size > limit else None
+
+
+def _short_claim_id(claim_id: str, phone_number_id: str) -> str:
+    # A stand-in must not keep a huge claim id either (it is part of a Redis key). The digest
+    # is deterministic, so a redelivery still finds the same claim.
+    if len(claim_id) <= 2 * _SHORT:
+        return claim_id
+    return _synthetic_id(phone_number_id, {"claim_id": claim_id})
+
+
+def split_webhook(body: bytes, *, max_item_bytes: int = MAX_ITEM_BYTES) -> SplitWebhook:
     """Parse a webhook body into claimable items.
+
+    An item whose raw JSON is over `max_item_bytes` becomes a stand-in (module docstring) and
+    is listed in `oversize`; it never makes the split fail.
 
     Raises:
         WebhookPayloadError: not JSON, or not an envelope; `field` names the offending part.
@@ -110,13 +170,50 @@ def split_webhook(body: bytes) -> SplitWebhook:
                 or change.get("field") != "messages"
                 or not isinstance(value, dict)
             ):
-                out.other.append(_dumps({"object": obj, "entry_id": entry.get("id"), **change}))
+                _add_other(
+                    out, {"object": obj, "entry_id": entry.get("id"), **change}, max_item_bytes
+                )
                 continue
-            _split_messages_value(value, path, out)
+            _split_messages_value(value, path, out, max_item_bytes)
     return out
 
 
-def _split_messages_value(value: dict[str, Any], path: str, out: SplitWebhook) -> None:
+def _add_other(out: SplitWebhook, event: dict[str, Any], limit: int) -> None:
+    raw = _dumps(event)
+    size = _oversize(raw, limit)
+    if size is not None:
+        # Operators still see that such an event came, which field, and how big it was.
+        name = event.get("field")
+        detail = name if isinstance(name, str) and _short(name) else None
+        out.oversize.append(Oversize("other", detail, size))
+        raw = _dumps({**_kept(event, _OTHER_FIELDS), _TRUNCATED: True, "deskline_bytes": size})
+    out.other.append(raw)
+
+
+def _message_standin(raw: dict[str, Any], size: int) -> dict[str, Any]:
+    """What is kept of an oversize message: enough to claim it, route it and show that it came.
+
+    Without its content it reads back as an "unsupported" message of its Meta type
+    (`InboundMessage.from_claim`), and the marker says why.
+    """
+    message = {**_kept(raw["message"], _MESSAGE_FIELDS), _TRUNCATED: True, "deskline_bytes": size}
+    contact: dict[str, Any] | None = None
+    if isinstance(raw["contact"], dict):
+        contact = _kept(raw["contact"], ("wa_id", "user_id"))
+        profile = raw["contact"].get("profile")
+        name = profile.get("name") if isinstance(profile, dict) else None
+        if isinstance(name, str) and _short(name):
+            contact["profile"] = {"name": name}
+    display = raw["display_phone_number"]
+    return {
+        "phone_number_id": raw["phone_number_id"],
+        "display_phone_number": display if _short(display) else None,
+        "contact": contact,
+        "message": message,
+    }
+
+
+def _split_messages_value(value: dict[str, Any], path: str, out: SplitWebhook, limit: int) -> None:
     metadata = value.get("metadata")
     pnid = _text_id(metadata.get("phone_number_id")) if isinstance(metadata, dict) else None
     if pnid is None:
@@ -136,13 +233,27 @@ def _split_messages_value(value: dict[str, Any], path: str, out: SplitWebhook) -
             "contact": _contact_for(message, contacts),
             "message": message,
         }
-        out.items.append(IntakeItem("message", wamid, pnid, _dumps(raw)))
+        text = _dumps(raw)
+        size = _oversize(text, limit)
+        if size is not None:
+            mtype = message.get("type")
+            kind = mtype if isinstance(mtype, str) and _short(mtype) else None
+            out.oversize.append(Oversize("message", kind, size))
+            wamid, text = _short_claim_id(wamid, pnid), _dumps(_message_standin(raw, size))
+        out.items.append(IntakeItem("message", wamid, pnid, text))
     for status in statuses:
         sid = _text_id(status.get("id")) or _synthetic_id(pnid, status)
         state = status.get("status") if isinstance(status.get("status"), str) else "unknown"
-        raw = {"phone_number_id": pnid, "status": status}
-        out.items.append(IntakeItem("status", f"{sid}:{state}", pnid, _dumps(raw)))
+        claim_id = f"{sid}:{state}"
+        text = _dumps({"phone_number_id": pnid, "status": status})
+        size = _oversize(text, limit)
+        if size is not None:
+            out.oversize.append(Oversize("status", state if _short(state) else None, size))
+            kept = {**_kept(status, _STATUS_FIELDS), _TRUNCATED: True, "deskline_bytes": size}
+            claim_id = _short_claim_id(claim_id, pnid)
+            text = _dumps({"phone_number_id": pnid, "status": kept})
+        out.items.append(IntakeItem("status", claim_id, pnid, text))
     errors = value.get("errors")
     if errors:
         # Value-level errors (WHATSAPP.md section 6): nothing to process, but worth keeping.
-        out.other.append(_dumps({"phone_number_id": pnid, "field": "messages", "errors": errors}))
+        _add_other(out, {"phone_number_id": pnid, "field": "messages", "errors": errors}, limit)

@@ -28,8 +28,8 @@ PNID = "106540352242922"
 class CountingIntake(Intake):
     """Records the size of every pipeline it sends: the round trips, observed from outside."""
 
-    def __init__(self, redis: ArqRedis) -> None:
-        super().__init__(redis, job_expires_s=3600)
+    def __init__(self, redis: ArqRedis, chunk_items: int = 500) -> None:
+        super().__init__(redis, job_expires_s=3600, chunk_items=chunk_items)
         self.round_trips: list[int] = []
 
     async def _pipeline(self, batch: list[Any]) -> list[Any]:
@@ -77,6 +77,26 @@ async def test_an_idle_intake_sends_a_lone_webhook_at_once(arq_redis: ArqRedis) 
     assert first == IntakeResult(new=1, duplicate=0, unknown_number=0)
     assert second == IntakeResult(new=0, duplicate=1, unknown_number=0)
     assert intake.round_trips == [1, 1]
+
+
+async def test_a_webhook_larger_than_a_chunk_is_stored_by_several_calls_sent_together(
+    arq_redis: ArqRedis, redis: aioredis.Redis
+) -> None:
+    intake = CountingIntake(arq_redis, chunk_items=3)
+    items = [message(f"wamid.{i}") for i in range(7)]
+    other = [json.dumps({"field": "account_update", "n": n}) for n in range(4)]
+    result = await intake.submit(items, other)
+    assert result == IntakeResult(new=7, duplicate=0, unknown_number=0)
+    # 11 entries, at most 3 per script call: 4 calls, sent as one round trip.
+    assert intake.round_trips == [4]
+    assert await redis.zcard("arq:queue") == 7
+    # The other events are kept in the order one call would have kept them.
+    kept = [json.loads(raw)["n"] for raw in await redis.lrange(keys.OTHER_EVENTS, 0, -1)]
+    assert kept == [3, 2, 1, 0]
+    assert int(await redis.hget(keys.INTAKE_STATS, "other_event")) == 4
+    again = await intake.submit(items[2:5])
+    assert again == IntakeResult(new=0, duplicate=3, unknown_number=0)
+    assert intake.round_trips == [4, 1]
 
 
 async def test_redis_failure_fails_every_waiting_webhook_then_recovers(

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.hours import compile_schedule, is_open, next_opening
-from bot.schedule import ServiceHours
+from bot.domain.hours import compile_schedule, is_open, next_opening
+from bot.domain.schedule import ServiceHours
 
 WORKDAY = [{"start": "08:30", "end": "12:00"}, {"start": "13:00", "end": "18:00"}]
 SCHEDULES = {

@@ -39,13 +39,13 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.app import create_app
-from bot.clock import FixedClock
-from bot.config import AgentInput
-from bot.embedded import EmbeddedRedis
-from bot.logs import configure_logging
-from bot.monitoring import build_monitoring, day_start
+from bot.domain.clock import FixedClock
+from bot.domain.config import AgentInput
+from bot.domain.monitoring import build_monitoring, day_start
+from bot.domain.tickets import TicketRequest
+from bot.runtime.embedded import EmbeddedRedis
+from bot.runtime.logs import configure_logging
 from bot.settings import Settings
-from bot.tickets import TicketRequest
 from storage import Stores, keys
 
 NUMBERS = [f"55110000000{i}" for i in range(4)]

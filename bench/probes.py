@@ -24,9 +24,9 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from bot.config import AgentInput
-from bot.embedded import free_port
-from bot.queue import OPEN_TICKET, PROCESS_INBOUND_MESSAGE, inbound_job_id
+from bot.domain.config import AgentInput
+from bot.runtime.embedded import free_port
+from bot.runtime.queue import OPEN_TICKET, PROCESS_INBOUND_MESSAGE, inbound_job_id
 from storage import keys
 from storage.agents import AgentsStore
 from storage.numbers import NumbersStore

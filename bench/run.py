@@ -53,7 +53,7 @@ from arq.constants import default_queue_name as arq_queue_name
 
 from bench import bodies
 from bench.probes import PROBES, CompletionProbe
-from bot.embedded import EmbeddedRedis, free_port
+from bot.runtime.embedded import EmbeddedRedis, free_port
 from storage import keys
 
 ROOT = Path(__file__).resolve().parent.parent

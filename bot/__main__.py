@@ -85,7 +85,7 @@ def cmd_worker(settings: Settings) -> None:
 
 def cmd_run(settings: Settings) -> int:
     """Web + worker as two child processes, with an embedded Redis when REDIS_URL is unset."""
-    from bot.embedded import EmbeddedRedis
+    from bot.runtime.embedded import EmbeddedRedis
 
     env = dict(os.environ)
     for name, value in DEV_SECRETS.items():
@@ -205,7 +205,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
-    from bot.logs import configure_logging
+    from bot.runtime.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "web":

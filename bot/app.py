@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot.clock import Clock
+from bot.appkeys import clock_key, intake_key, queue_key, settings_key, stores_key
 from bot.deps import open_deps
-from bot.keys import clock_key, intake_key, queue_key, settings_key, stores_key
+from bot.domain.clock import Clock
+from bot.runtime.transcript_pool import transcripts_ctx
 from bot.settings import Settings
-from bot.transcript_pool import transcripts_ctx
 from handlers import setup_routes
 from handlers.middlewares import errors, nosniff, observe
 from handlers.webhook import install_read_slots

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.errors import DesklineError, InvalidInputError
+from bot.domain.errors import DesklineError, InvalidInputError
 
 if TYPE_CHECKING:
     from storage import Stores
@@ -83,8 +83,8 @@ def _print_json(data: Any, out: TextIO) -> None:
 
 
 async def numbers_set(stores: Stores, phone_number_id: str, body: Any, out: TextIO) -> None:
-    from bot.clock import SystemClock
-    from bot.config import is_valid_id
+    from bot.domain.clock import SystemClock
+    from bot.domain.config import is_valid_id
 
     if not is_valid_id(phone_number_id):
         raise InvalidInputError("not a valid phone_number_id", "phone_number_id")
@@ -103,8 +103,8 @@ async def numbers_show(stores: Stores, phone_number_id: str, out: TextIO) -> boo
 
 
 async def agents_add(stores: Stores, args: argparse.Namespace, out: TextIO) -> None:
-    from bot.clock import SystemClock
-    from bot.config import AgentInput, is_valid_id, parse_body
+    from bot.domain.clock import SystemClock
+    from bot.domain.config import AgentInput, is_valid_id, parse_body
 
     if not is_valid_id(args.agent_id):
         raise InvalidInputError("not a valid agent id", "agent_id")
@@ -118,8 +118,8 @@ async def agents_add(stores: Stores, args: argparse.Namespace, out: TextIO) -> N
 
 async def agents_token(stores: Stores, agent_id: str, out: TextIO) -> None:
     """Print a new token (stdout, alone on its line, for scripts); only its hash is stored."""
-    from bot import auth
-    from bot.clock import SystemClock
+    from bot.domain import auth
+    from bot.domain.clock import SystemClock
 
     token = auth.new_token()
     digest = auth.hash_token(token)
@@ -164,7 +164,7 @@ async def dead_letters_retry(
     from arq.connections import ArqRedis
     from redis.asyncio import BlockingConnectionPool
 
-    from bot.queue import enqueue_replay, job_deserializer, job_serializer
+    from bot.runtime.queue import enqueue_replay, job_deserializer, job_serializer
 
     entries = (
         await stores.dead_letters.list(keys_max())

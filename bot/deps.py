@@ -1,31 +1,23 @@
-"""The composition root: `open_deps(settings)` builds and closes everything both processes use."""
+"""The composition root: `open_deps(settings)` builds and closes everything both processes use.
+
+The `Deps` it yields is defined in bot/runtime/deps.py, where services and jobs can import it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import aiohttp
 from arq.connections import ArqRedis
 from redis.asyncio import BlockingConnectionPool
 
-from bot.clock import Clock, SystemClock
-from bot.outbox import GraphOutbox, Outbox, SandboxOutbox
-from bot.queue import Intake, job_deserializer, job_serializer
+from bot.domain.clock import Clock, SystemClock
+from bot.runtime.deps import Deps
+from bot.runtime.outbox import GraphOutbox, Outbox, SandboxOutbox
+from bot.runtime.queue import Intake, job_deserializer, job_serializer
 from bot.settings import Settings
 from storage import Stores
-
-
-@dataclass(frozen=True, slots=True)
-class Deps:
-    settings: Settings
-    redis: ArqRedis
-    http: aiohttp.ClientSession
-    outbox: Outbox
-    stores: Stores
-    intake: Intake
-    clock: Clock
 
 
 def redis_url(settings: Settings) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from bot.config import (
+from bot.domain.config import (
     ID_PATTERN,
     AgentInput,
     AgentPage,
@@ -32,12 +32,12 @@ from bot.config import (
     StatusInput,
     TokenPage,
 )
-from bot.contacts import ContactHit, ContactPage, ImportReport, SearchPage, TimelinePage
-from bot.contacts_import import COUNTRY_PATTERN
-from bot.history import PAGE_MAX as HISTORY_PAGE_MAX
-from bot.history import HistoryPage
-from bot.monitoring import Monitoring
-from bot.quick_replies import (
+from bot.domain.contacts import ContactHit, ContactPage, ImportReport, SearchPage, TimelinePage
+from bot.domain.contacts_import import COUNTRY_PATTERN
+from bot.domain.history import PAGE_MAX as HISTORY_PAGE_MAX
+from bot.domain.history import HistoryPage
+from bot.domain.monitoring import Monitoring
+from bot.domain.quick_replies import (
     Category,
     CategoryInput,
     CategoryPage,
@@ -45,7 +45,7 @@ from bot.quick_replies import (
     ReplyInput,
     ReplyPage,
 )
-from bot.tickets import (
+from bot.domain.tickets import (
     TICKET_STATUSES,
     OwnerInput,
     OwnerView,

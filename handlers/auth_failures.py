@@ -30,7 +30,7 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from bot.keys import settings_key, stores_key
+from bot.appkeys import settings_key, stores_key
 from bot.settings import Settings
 from handlers.client import client_address, client_network
 from handlers.middlewares import error_body

@@ -17,7 +17,7 @@ from typing import Final
 
 from aiohttp import web
 
-from bot.keys import settings_key
+from bot.appkeys import settings_key
 
 FLY_CLIENT_IP: Final = "Fly-Client-IP"
 UNKNOWN: Final = "unknown"

@@ -9,9 +9,9 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from bot.auth import bearer_token
-from bot.keys import queue_key, settings_key, stores_key
-from bot.metrics import exposition
+from bot.appkeys import queue_key, settings_key, stores_key
+from bot.domain.auth import bearer_token
+from bot.runtime.metrics import exposition
 from handlers.auth_failures import begin_check, too_many_failures
 from handlers.middlewares import error_body
 

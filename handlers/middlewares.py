@@ -13,14 +13,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
 
-from bot.errors import (
+from bot.domain.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
     StorageUnavailableError,
     WebhookPayloadError,
 )
-from bot.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from bot.runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = structlog.get_logger(__name__)
 

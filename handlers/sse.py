@@ -38,11 +38,11 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from bot import auth
-from bot.auth import Caller
-from bot.config import AgentRecord
-from bot.errors import StorageUnavailableError
-from bot.keys import settings_key, stores_key
+from bot.appkeys import settings_key, stores_key
+from bot.domain import auth
+from bot.domain.auth import Caller
+from bot.domain.config import AgentRecord
+from bot.domain.errors import StorageUnavailableError
 from storage.events import Event, EventsStore
 
 log = structlog.get_logger(__name__)
@@ -110,7 +110,7 @@ class Feed:
 def may_see(caller: Caller, agent: AgentRecord, event: Event, number: str | None = None) -> bool:
     """Whether `caller` may receive `event`, read from `agent`'s stream.
 
-    The caller must be allowed to read the agent (`bot.auth.can_read_agent`). An event of a
+    The caller must be allowed to read the agent (`bot.domain.auth.can_read_agent`). An event of a
     number then needs the caller attached to it and the agent still on it (and, for a stream
     of one `number`, to be of that number); an event without a number reaches only the agent
     and admins.

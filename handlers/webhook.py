@@ -11,9 +11,9 @@ import structlog
 from aiohttp import StreamReader, web
 from redis.exceptions import RedisError
 
-from bot.envelope import SplitWebhook, split_webhook
-from bot.errors import StorageUnavailableError
-from bot.keys import intake_key, settings_key
+from bot.appkeys import intake_key, settings_key
+from bot.domain.envelope import SplitWebhook, split_webhook
+from bot.domain.errors import StorageUnavailableError
 from bot.settings import Settings
 from handlers.middlewares import error_body
 from handlers.signature import SignatureCheck

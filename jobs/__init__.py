@@ -16,8 +16,8 @@ from arq import Retry
 from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
-from bot import queue
-from bot.deps import Deps
+from bot.runtime import queue
+from bot.runtime.deps import Deps
 
 log = structlog.get_logger(__name__)
 

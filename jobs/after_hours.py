@@ -20,13 +20,13 @@ from typing import Any
 import structlog
 from arq import Retry
 
-from bot import queue
-from bot.actions import LogAfterHoursContact, RequestCallback, Subject
-from bot.config import NumberConfig
-from bot.deps import Deps
-from bot.hours import compile_schedule
-from bot.phones import e164
-from bot.tickets import TicketRequest
+from bot.domain.actions import LogAfterHoursContact, RequestCallback, Subject
+from bot.domain.config import NumberConfig
+from bot.domain.hours import compile_schedule
+from bot.domain.phones import e164
+from bot.domain.tickets import TicketRequest
+from bot.runtime import queue
+from bot.runtime.deps import Deps
 from jobs import deps_from
 from storage.after_hours import NO_NAME, ContactInfo, RequestedReturn, row_id
 
@@ -54,7 +54,7 @@ async def _listed_config(deps: Deps, subject: Subject) -> NumberConfig | str:
         log.info("after_hours_unknown_number", phone_number_id=subject.phone_number_id)
         return "unknown_number"
     if config.service_hours.always_open:
-        # bot.decide never logs a contact of an always-open number; a job queued before the
+        # bot.domain.decide never logs a contact of an always-open number; a job queued before the
         # number became always open must not add a row either.
         log.info("after_hours_always_open", phone_number_id=subject.phone_number_id)
         return "always_open"

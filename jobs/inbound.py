@@ -9,13 +9,19 @@ from typing import Any, Final
 import structlog
 from arq import Retry
 
-from bot import queue
-from bot.actions import LogAfterHoursContact, RequestCallback, RouteToTicket, SendAutoReply, Subject
-from bot.decide import ContactState, ReplyMark, decide
-from bot.deps import Deps
-from bot.models import Contact, InboundMessage
-from bot.replies import ReplyKind, ReplyRequest
-from bot.tickets import TicketRequest
+from bot.domain.actions import (
+    LogAfterHoursContact,
+    RequestCallback,
+    RouteToTicket,
+    SendAutoReply,
+    Subject,
+)
+from bot.domain.decide import ContactState, ReplyMark, decide
+from bot.domain.models import Contact, InboundMessage
+from bot.domain.replies import ReplyKind, ReplyRequest
+from bot.domain.tickets import TicketRequest
+from bot.runtime import queue
+from bot.runtime.deps import Deps
 from jobs import deps_from
 
 log = structlog.get_logger(__name__)
@@ -24,7 +30,7 @@ log = structlog.get_logger(__name__)
 # Retry. Holders keep it for milliseconds; waiting a little keeps a burst of one customer's
 # messages from burning through max_tries on `Retry(defer=1)` alone.
 LOCK_WAIT_S: Final = 2.0
-# The throttles the decision reads (bot.decide's SendAutoReply.throttle_kind values).
+# The throttles the decision reads (bot.domain.decide's SendAutoReply.throttle_kind values).
 THROTTLE_KINDS: Final = ("absence", "after_hours", "notify_confirm")
 
 
@@ -78,7 +84,7 @@ async def process_inbound_message(ctx: dict[str, Any], wamid: str) -> str:
 
 
 async def _apply_rules(deps: Deps, message: InboundMessage, contact: Contact) -> str:
-    """Decide (bot.decide, pure) and enqueue one effect job per action.
+    """Decide (bot.domain.decide, pure) and enqueue one effect job per action.
 
     Runs under the contact's lock, after the message is on the timeline and the contact is up
     to date. Every effect is keyed by `message.wamid`; an auto-reply additionally consumes its

@@ -9,11 +9,11 @@ from typing import Any
 import structlog
 from arq import Retry
 
-from bot import queue
-from bot.bodies import summary
-from bot.deps import Deps
-from bot.errors import PermanentError, TransientError
-from bot.replies import ReplyRequest
+from bot.domain.bodies import summary
+from bot.domain.errors import PermanentError, TransientError
+from bot.domain.replies import ReplyRequest
+from bot.runtime import queue
+from bot.runtime.deps import Deps
 from jobs import deps_from
 
 log = structlog.get_logger(__name__)
@@ -48,7 +48,7 @@ async def send_reply(ctx: dict[str, Any], request: dict[str, Any]) -> str:
     enqueued = ctx.get("enqueue_time")
     enqueued_at = enqueued if isinstance(enqueued, datetime) else deps.clock.now()
     # Done check, its place in the contact's send order (normally taken when it was queued,
-    # bot.queue.enqueue_reply; NX keeps that place), first in that order, and the claim: at
+    # bot.runtime.queue.enqueue_reply; NX keeps that place), first in that order, and the claim: at
     # once. The claim lives as long as this job may (arq cancels it at its timeout, and
     # `finally` releases it), so the claim of a worker killed mid-send has expired by the
     # time arq re-runs the job (after its in-progress key, timeout + 10 s). With a fixed

@@ -6,7 +6,7 @@ from typing import Any
 
 import structlog
 
-from bot.models import StatusUpdate
+from bot.domain.models import StatusUpdate
 from jobs import deps_from
 from jobs.inbound import received_at
 

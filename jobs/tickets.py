@@ -8,11 +8,12 @@ from typing import Any, Final
 
 import structlog
 
-from bot import bodies, queue
-from bot.config import NumberConfig, Tickets
-from bot.deps import Deps
-from bot.replies import ReplyKind, ReplyRequest
-from bot.tickets import TicketRequest, welcome_text
+from bot.domain import bodies
+from bot.domain.config import NumberConfig, Tickets
+from bot.domain.replies import ReplyKind, ReplyRequest
+from bot.domain.tickets import TicketRequest, welcome_text
+from bot.runtime import queue
+from bot.runtime.deps import Deps
 from jobs import deps_from
 from storage.tickets import DRAIN_BATCH, Opened
 

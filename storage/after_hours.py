@@ -1,6 +1,6 @@
 """After-hours contacts: the 7-day list per number, callback records, active-message bookkeeping.
 
-One row per contact per closed period (`period`, from bot.decide: the ISO instant of the next
+One row per contact per closed period (`period`, from bot.domain.decide: the ISO instant of the next
 opening, or "never"). Its id is derived from (number, contact, period), so every message of
 that period lands on the same row without an index lookup, and the id says nothing about the
 contact. Rows vanish on their own 7 days after the period's first message: the row's TTL ends

@@ -1,6 +1,7 @@
 """Agents (name, numbers, slots, role, status), the agents of each number, and API tokens.
 
-Tokens are stored only as SHA-256 digests (`bot.auth.hash_token`): `keys.token(hash)` finds the
+Tokens are stored only as SHA-256 digests (`bot.domain.auth.hash_token`): `keys.token(hash)` finds
+the
 agent of a presented token in one lookup, and `keys.agent_tokens(id)` lists an agent's tokens
 so that they can be revoked one by one or all at once.
 """
@@ -16,8 +17,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
-from bot.config import AgentInput, AgentRecord, AgentStatus, TokenInfo
-from bot.errors import ConflictError, NotFoundError
+from bot.domain.config import AgentInput, AgentRecord, AgentStatus, TokenInfo
+from bot.domain.errors import ConflictError, NotFoundError
 from storage import keys
 
 MAX_ATTEMPTS: Final = 50
@@ -192,7 +193,7 @@ class AgentsStore:
 
         `if_numbers`: write only while the agent still serves exactly these numbers (checked
         in the transaction). Who may set a status depends on the agent's numbers
-        (`bot.auth.can_set_status`), so a caller whose right was checked against them passes
+        (`bot.domain.auth.can_set_status`), so a caller whose right was checked against them passes
         them, and a concurrent change of the agent's numbers cannot slip in between.
 
         Raises:

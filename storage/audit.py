@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from bot.config import AuditEntry
+from bot.domain.config import AuditEntry
 from storage import keys
 
 # What `entries` returns at most in one call.

@@ -10,11 +10,11 @@ from typing import Final
 
 from redis.asyncio import Redis
 
-from bot import phones
-from bot.contacts import ContactFilter, Cursor, Query, fold, name_tokens, phone_tokens
-from bot.contacts_import import ImportRow
-from bot.errors import InvalidInputError
-from bot.models import Contact, InboundMessage
+from bot.domain import phones
+from bot.domain.contacts import ContactFilter, Cursor, Query, fold, name_tokens, phone_tokens
+from bot.domain.contacts_import import ImportRow
+from bot.domain.errors import InvalidInputError
+from bot.domain.models import Contact, InboundMessage
 from storage import keys, lua
 from storage.search import CANDIDATES_MAX, SearchIndex
 
@@ -62,7 +62,7 @@ def _contact(phone_number_id: str, key: str, raw: Mapping[str, str]) -> Contact:
 async def resolve_key(redis: Redis, phone_number_id: str, ident: str) -> str:
     """The contact key of `ident`: a contact key, a wa_id or phone number, or a BSUID we saw.
 
-    A phone number maps by `bot.phones.contact_key` (no I/O); a business-scoped user id maps
+    A phone number maps by `bot.domain.phones.contact_key` (no I/O); a business-scoped user id maps
     through the number's user-id index; anything else is `x:<ident>`.
     """
     if ident.startswith((phones.USER_PREFIX, phones.OTHER_PREFIX)) or phones.digits(ident):
@@ -254,7 +254,7 @@ class ContactsStore:
     async def import_rows(
         self, phone_number_id: str, rows: Sequence[ImportRow], at: datetime
     ) -> ImportCounts:
-        """Create or update one contact per row (bot.contacts_import), IMPORT_BATCH rows per
+        """Create or update one contact per row (bot.domain.contacts_import), IMPORT_BATCH rows per
         round trip, each row atomic.
 
         Idempotent on the contact key: the same rows again change nothing and count as

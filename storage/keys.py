@@ -47,7 +47,8 @@ INTAKE_STATS = "dl:stats:intake"
 JOB_STATS = "dl:stats:jobs"
 
 # --- contacts, timeline, outgoing, locks (storage/contacts.py, timeline.py, outgoing.py, locks.py)
-# `contact_key` below is bot.phones.contact_key: phone digits (BR mobiles with the ninth digit),
+# `contact_key` below is bot.domain.phones.contact_key: phone digits (BR mobiles with the ninth
+# digit),
 # `u:<bsuid>`, or `x:<other>`.
 TIMELINE_TTL_S = 90 * DAY_S
 OUTGOING_TTL_S = 30 * DAY_S
@@ -336,7 +337,7 @@ def tickets_by_outcome(phone_number_id: str, outcome: str) -> str:
 
 
 # Monitoring counters are kept per quarter hour: every UTC offset in use is a multiple of 15
-# minutes, so "today" in any zone is a whole run of buckets (bot/monitoring.py).
+# minutes, so "today" in any zone is a whole run of buckets (bot/domain/monitoring.py).
 MONITOR_BUCKET_MS = 15 * 60 * 1000
 # Long enough for a week of daily figures; only today's are read now.
 MONITOR_DAY_TTL_S = 8 * DAY_S
@@ -387,7 +388,7 @@ def agent_events(agent_id: str) -> str:
 def event_streams(user_id: str) -> str:
     """ZSET, TTL the latest heartbeat deadline (pushed back by every claim and heartbeat, so it
     goes with the user's last stream): the event streams (API and console SSE) the user (an
-    agent id, or bot.auth.BOOTSTRAP_ADMIN_ID) has open in any web process, stream id ->
+    agent id, or bot.domain.auth.BOOTSTRAP_ADMIN_ID) has open in any web process, stream id ->
     heartbeat deadline (epoch ms, Redis's clock). A stream's place is dropped once its deadline
     passed, so those of a crashed process free themselves (handlers/sse.py sets the TTL)."""
     return f"dl:evopen:{user_id}"
@@ -481,11 +482,11 @@ def console_session(session_digest: str) -> str:
 
 
 # --- quick replies (storage/quick_replies.py) ----------------------------------------------
-# `owner` is the user's id (an agent id, or bot.auth.BOOTSTRAP_ADMIN_ID): replies belong to a
+# `owner` is the user's id (an agent id, or bot.domain.auth.BOOTSTRAP_ADMIN_ID): replies belong to a
 # user, not to a number. No TTL: kept until their owner deletes them.
 def quick_reply_categories(owner: str) -> str:
     """HASH (no TTL): category id -> JSON {id, name, key, created_at, updated_at}; `key` is
-    the name's natural key (bot.quick_replies.natural_key)."""
+    the name's natural key (bot.domain.quick_replies.natural_key)."""
     return f"dl:qr:{owner}:cats"
 
 

@@ -25,7 +25,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 
-from bot.monitoring import DETAIL_DEFAULT, MAX_METRICS, AgentLoad, NumberSnapshot, Waiting
+from bot.domain.monitoring import DETAIL_DEFAULT, MAX_METRICS, AgentLoad, NumberSnapshot, Waiting
 from storage import keys, lua
 from storage.agents import AgentsStore
 from storage.tickets import TicketsStore

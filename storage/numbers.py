@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
-from bot.config import (
+from bot.domain.config import (
     AuditAction,
     AuditEntry,
     NumberConfig,
@@ -26,7 +26,7 @@ from bot.config import (
     parse_config,
     patched_document,
 )
-from bot.errors import ConflictError, NotFoundError
+from bot.domain.errors import ConflictError, NotFoundError
 from storage import keys
 from storage.audit import queue_entry
 

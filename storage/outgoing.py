@@ -31,7 +31,7 @@ from typing import Final, Literal, cast
 
 from redis.asyncio import Redis
 
-from bot.models import MetaError, OutgoingMessage, StatusUpdate
+from bot.domain.models import MetaError, OutgoingMessage, StatusUpdate
 from storage import keys, lua
 
 ApplyResult = Literal["applied", "unchanged", "pending", "ignored"]

@@ -16,8 +16,8 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
-from bot.errors import ConflictError, NotFoundError
-from bot.quick_replies import (
+from bot.domain.errors import ConflictError, NotFoundError
+from bot.domain.quick_replies import (
     CATEGORIES_MAX,
     REPLIES_PER_CATEGORY_MAX,
     Category,
@@ -60,7 +60,7 @@ def _status(result: list[Any]) -> tuple[str, str | None]:
 
 
 class QuickRepliesStore:
-    """One owner's quick replies; `owner` is the caller's id (bot.auth.Caller.id).
+    """One owner's quick replies; `owner` is the caller's id (bot.domain.auth.Caller.id).
 
     Reads and writes only `dl:qr:<owner>:*`, so no call can reach another owner's replies: a
     category or reply id of someone else is simply not found.

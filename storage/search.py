@@ -9,12 +9,13 @@ of the token catches exactly the members whose token starts with it.
   `joao`, `silva`), so a query word matches when it is a prefix of any word.
 - Phone tokens are `#` + digits of the canonical number (Brazilian mobiles with the ninth
   digit): for a Brazilian number its national number, for others the digits from each place
-  the country code may end (bot.contacts.phone_tokens). A query is looked up in each of its
-  spellings (with or without country code, area code or ninth digit: bot.contacts.Query),
+  the country code may end (bot.domain.contacts.phone_tokens). A query is looked up in each of its
+  spellings (with or without country code, area code or ninth digit: bot.domain.contacts.Query),
   whole or in part, as prefixes. The `#` keeps them apart from name words, which never
   contain it.
 
-The tokens come from bot.contacts (`name_tokens`, `phone_tokens`, `Query`). The write side runs
+The tokens come from bot.domain.contacts (`name_tokens`, `phone_tokens`, `Query`). The write side
+runs
 inside the contacts store's scripts, so the index changes atomically with the name it
 indexes; this module answers the reads.
 """
@@ -27,7 +28,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 
-from bot.contacts import Query
+from bot.domain.contacts import Query
 from storage import keys, lua
 
 # Members read per prefix range: a one-letter prefix on a big number stops here (the answer

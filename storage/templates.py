@@ -19,7 +19,7 @@ from typing import Any, Final, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
-from bot.errors import InvalidInputError
+from bot.domain.errors import InvalidInputError
 from storage import keys
 
 # {{1}}, {{ 2 }}: Meta's positional parameters; {{first_name}}: named ones.

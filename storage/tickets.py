@@ -26,7 +26,7 @@ inside), so this store needs one Redis, not a cluster.
 Routing (`pick` in the prelude): the contact's portfolio owner when attached, online and with
 a free slot; else the attached online agent with a free slot holding the fewest tickets, ties
 to the one whose last assignment is oldest (then by id); else the ticket waits, oldest first.
-Agents on break or invisible get nothing. `bot.routing.choose_agent` is the same rule in
+Agents on break or invisible get nothing. `bot.domain.routing.choose_agent` is the same rule in
 Python, the specification the property tests check the script against.
 
 Ticket ids are `T`, the ticket's place in its number's own sequence (10 digits,
@@ -51,12 +51,12 @@ from typing import Any, Final, Literal
 
 from redis.asyncio import Redis
 
-from bot import phones
-from bot.config import NumberConfig
-from bot.errors import ConflictError, NotFoundError
-from bot.history import CURSOR_RE
-from bot.monitoring import business_ms
-from bot.tickets import (
+from bot.domain import phones
+from bot.domain.config import NumberConfig
+from bot.domain.errors import ConflictError, NotFoundError
+from bot.domain.history import CURSOR_RE
+from bot.domain.monitoring import business_ms
+from bot.domain.tickets import (
     Ticket,
     TicketContact,
     TicketEvent,
@@ -461,7 +461,7 @@ class TicketsStore:
     async def set_tags(
         self, ticket_id: str, tags: tuple[str, ...], *, actor: str, now: datetime
     ) -> bool:
-        """Replace the ticket's tags (normalised by `bot.tickets.TicketTagsInput`), keeping
+        """Replace the ticket's tags (normalised by `bot.domain.tickets.TicketTagsInput`), keeping
         the per-tag counts and the history's tag index in step; True when the set changed
         (then its history records it). Idempotent: the same set again changes nothing.
 
@@ -640,7 +640,7 @@ class TicketsStore:
         tickets per call: a page may come back short with a `next_cursor` to go on from.
 
         Raises:
-            ValueError: a malformed `cursor` (see `bot.history.valid_cursor`).
+            ValueError: a malformed `cursor` (see `bot.domain.history.valid_cursor`).
         """
         if tag is not None:
             index = keys.tickets_by_tag(phone_number_id, tag)

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
-from bot.models import InboundMessage, TimelineEntry
+from bot.domain.models import InboundMessage, TimelineEntry
 from storage import keys, lua
 from storage.contacts import resolve_key, sender_key
 

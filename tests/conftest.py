@@ -16,9 +16,9 @@ from arq.utils import timestamp_ms
 from arq.worker import Worker
 
 from bot.app import create_app
-from bot.clock import FixedClock
-from bot.embedded import EmbeddedRedis
-from bot.logs import configure_logging
+from bot.domain.clock import FixedClock
+from bot.runtime.embedded import EmbeddedRedis
+from bot.runtime.logs import configure_logging
 from bot.settings import Settings
 from bot.worker import DesklineWorker, worker_settings
 from tests.graph_fake import FakeGraphAPI

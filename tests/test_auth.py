@@ -1,11 +1,11 @@
-"""bot.auth: tokens, bearer headers and the permission rules of each role (pure)."""
+"""bot.domain.auth: tokens, bearer headers and the permission rules of each role (pure)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot import auth
-from bot.auth import Caller
+from bot.domain import auth
+from bot.domain.auth import Caller
 
 ADMIN = Caller("root", "admin")
 MANAGER = Caller("mara", "manager", frozenset({"n1"}))
@@ -52,7 +52,7 @@ def test_bootstrap_token_needs_a_configured_admin_token() -> None:
 
 
 def test_bootstrap_admin_id_cannot_be_an_agent_id() -> None:
-    from bot.config import is_valid_id
+    from bot.domain.config import is_valid_id
 
     assert not is_valid_id(auth.BOOTSTRAP_ADMIN_ID)
     assert auth.BOOTSTRAP_ADMIN.is_admin

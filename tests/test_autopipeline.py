@@ -1,4 +1,5 @@
-"""bot.autopipeline: concurrent single commands share round trips, and callers see no change."""
+"""bot.runtime.autopipeline: concurrent single commands share round trips, and callers see no
+change."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from bot.autopipeline import AutoPipelineRedis
+from bot.runtime.autopipeline import AutoPipelineRedis
 
 
 @pytest.fixture(name="auto")

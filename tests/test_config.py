@@ -1,4 +1,5 @@
-"""bot.config: NumberConfig validation (field paths), defaults, JSON Merge Patch, audit diffs."""
+"""bot.domain.config: NumberConfig validation (field paths), defaults, JSON Merge Patch, audit
+diffs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.config import (
+from bot.domain.config import (
     EXAMPLE,
     INTERACTIVE_BODY_MAX,
     NEXT_OPENING,
@@ -25,7 +26,7 @@ from bot.config import (
     patched_document,
     rendered_length,
 )
-from bot.errors import InvalidInputError
+from bot.domain.errors import InvalidInputError
 
 MINIMAL: dict[str, Any] = {"timezone": "America/Sao_Paulo", "service_hours": {}}
 

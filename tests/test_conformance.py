@@ -20,8 +20,8 @@ from arq.worker import Worker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.envelope import split_webhook
-from bot.models import InboundMessage, StatusUpdate
+from bot.domain.envelope import split_webhook
+from bot.domain.models import InboundMessage, StatusUpdate
 from storage import Stores, keys
 from storage.timeline import RETENTION_S as TIMELINE_RETENTION_S
 from tests.webhooks import post_webhook, signed_headers

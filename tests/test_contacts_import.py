@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.contacts_import import MAX_COLUMNS, MAX_ROWS, ImportRow, RowError, parse_csv
-from bot.errors import InvalidInputError
+from bot.domain.contacts_import import MAX_COLUMNS, MAX_ROWS, ImportRow, RowError, parse_csv
+from bot.domain.errors import InvalidInputError
 
 
 def test_known_columns_in_any_spelling_and_extra_columns() -> None:

@@ -8,10 +8,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.actions import Ignore, LogAfterHoursContact, RequestCallback, RouteToTicket, SendAutoReply
-from bot.config import NumberConfig, parse_config
-from bot.decide import NOTIFY_BUTTON_ID, ContactState, ReplyMark, decide
-from bot.models import InboundMessage
+from bot.domain.actions import (
+    Ignore,
+    LogAfterHoursContact,
+    RequestCallback,
+    RouteToTicket,
+    SendAutoReply,
+)
+from bot.domain.config import NumberConfig, parse_config
+from bot.domain.decide import NOTIFY_BUTTON_ID, ContactState, ReplyMark, decide
+from bot.domain.models import InboundMessage
 from bot.simulate import build_payload
 
 PNID = "1000"

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
-from bot.embedded import EmbeddedRedis
+from bot.runtime.embedded import EmbeddedRedis
 from bot.settings import Settings
 
 

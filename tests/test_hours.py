@@ -1,4 +1,4 @@
-"""bot.hours: the service-hours engine, across zones, DST changes and year ends.
+"""bot.domain.hours: the service-hours engine, across zones, DST changes and year ends.
 
 Property tests compare the engine with a direct reading of the rules (`_oracle_open`, written
 without the engine's tables) and check next_opening against a minute-by-minute walk. Instants
@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bot import hours
-from bot.hours import CompiledSchedule, explain, is_open, next_opening
-from bot.schedule import DAYS, DateException, ServiceHours
+from bot.domain import hours
+from bot.domain.hours import CompiledSchedule, explain, is_open, next_opening
+from bot.domain.schedule import DAYS, DateException, ServiceHours
 
 ZONES = [
     "America/Sao_Paulo",

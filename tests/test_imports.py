@@ -8,7 +8,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "handlers", "jobs", "storage")
 # Leaves: pure modules that import no other deskline module.
-LEAVES = {"bot.errors", "bot.settings", "bot.clock", "bot.schedule", "bot.opening_text"}
+LEAVES = {
+    "bot.domain.errors",
+    "bot.settings",
+    "bot.domain.clock",
+    "bot.domain.schedule",
+    "bot.domain.opening_text",
+}
 
 
 def _imports(path: Path) -> set[str]:
@@ -42,7 +48,7 @@ def test_storage_never_reaches_up() -> None:
     for name, imports in _modules().items():
         if name.startswith("storage"):
             bad = {i for i in imports if i.split(".")[0] in ("jobs", "handlers")}
-            assert not bad | ({"bot.outbox"} & imports), (name, bad)
+            assert not bad | ({"bot.runtime.outbox"} & imports), (name, bad)
 
 
 def test_handlers_never_import_jobs_and_webhook_never_touches_storage() -> None:

@@ -1,4 +1,5 @@
-"""bot.models: every inbound type is read, anything else becomes "unsupported", nothing raises."""
+"""bot.domain.models: every inbound type is read, anything else becomes "unsupported", nothing
+raises."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.models import (
+from bot.domain.models import (
     WINDOW,
     Button,
     Contact,

@@ -1,4 +1,5 @@
-"""bot.opening_text: the next opening as a customer reads it, in the number's zone and language."""
+"""bot.domain.opening_text: the next opening as a customer reads it, in the number's zone and
+language."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.opening_text import SUPPORTED_LANGUAGES, render_next_opening
+from bot.domain.opening_text import SUPPORTED_LANGUAGES, render_next_opening
 
 SP = ZoneInfo("America/Sao_Paulo")
 NOW = datetime(2026, 12, 31, 18, 30, tzinfo=SP)  # a Thursday

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot import bodies
-from bot.errors import PermanentError, TransientError
-from bot.outbox import GraphOutbox
+from bot.domain import bodies
+from bot.domain.errors import PermanentError, TransientError
+from bot.runtime.outbox import GraphOutbox
 from tests.graph_fake import FakeGraphAPI
 
 

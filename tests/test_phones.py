@@ -1,4 +1,4 @@
-"""bot.phones: E.164, the contact key (Brazil's ninth digit), search variants."""
+"""bot.domain.phones: E.164, the contact key (Brazil's ninth digit), search variants."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import phones
+from bot.domain import phones
 
 # Brazilian area codes never contain a 0.
 _area = st.tuples(st.integers(1, 9), st.integers(1, 9)).map(lambda t: f"{t[0]}{t[1]}")

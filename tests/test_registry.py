@@ -1,8 +1,8 @@
-"""Every job name bot.queue spells is registered in jobs.FUNCTIONS, and vice versa."""
+"""Every job name bot.runtime.queue spells is registered in jobs.FUNCTIONS, and vice versa."""
 
 from __future__ import annotations
 
-from bot import queue
+from bot.runtime import queue
 from jobs import FUNCTIONS
 
 

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bot.embedded import free_port
+from bot.runtime.embedded import free_port
 
 
 def _get(url: str) -> tuple[int, dict[str, object]]:

@@ -1,4 +1,5 @@
-"""bot.schedule: the service_hours model accepts API.md's example and names the field of every
+"""bot.domain.schedule: the service_hours model accepts API.md's example and names the field of
+every
 error the way the admin API answers 422 (`weekly.mon[0].end`)."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from bot.schedule import ServiceHours, field_path, holiday_names, validate_timezone
+from bot.domain.schedule import ServiceHours, field_path, holiday_names, validate_timezone
 
 EXAMPLE: dict[str, Any] = {
     "always_open": False,

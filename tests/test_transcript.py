@@ -1,4 +1,5 @@
-"""PDF transcripts: rendered by bot.transcript, read back with pypdf (a PDF reader), through the
+"""PDF transcripts: rendered by bot.runtime.transcript, read back with pypdf (a PDF reader),
+through the
 renderer and through `GET /api/v1/tickets/{id}/transcript.pdf`."""
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 from pypdf import PdfReader
 
-from bot.clock import FixedClock
-from bot.models import InboundMessage
-from bot.tickets import Ticket, TicketContact, TicketRequest
-from bot.transcript import Line, Transcript, render_transcript
+from bot.domain.clock import FixedClock
+from bot.domain.models import InboundMessage
+from bot.domain.tickets import Ticket, TicketContact, TicketRequest
+from bot.runtime.transcript import Line, Transcript, render_transcript
 from storage.agents import AgentsStore
 from storage.tickets import TicketsStore
 from storage.timeline import TimelineStore

@@ -13,7 +13,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 from arq.worker import func
 
-from bot.autopipeline import AutoPipelineRedis
+from bot.runtime.autopipeline import AutoPipelineRedis
 from bot.worker import DesklineWorker
 
 QUEUE = "arq:queue"

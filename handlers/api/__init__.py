@@ -13,8 +13,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from bot.config import is_valid_id
-from bot.errors import InvalidInputError
+from bot.domain.config import is_valid_id
+from bot.domain.errors import InvalidInputError
 
 # No API body nests deeper than a few levels; a deeper one would only exercise recursion
 # limits (json.loads and the merge patch are recursive), so it is refused up front.

@@ -17,12 +17,12 @@ from typing import Final
 
 from aiohttp import web
 
-from bot import auth, bodies
-from bot.config import parse_body
-from bot.errors import ConflictError, InvalidInputError, NotFoundError
-from bot.keys import clock_key, queue_key, stores_key
-from bot.queue import enqueue_reply
-from bot.replies import ReplyKind, ReplyRequest
+from bot.appkeys import clock_key, queue_key, stores_key
+from bot.domain import auth, bodies
+from bot.domain.config import parse_body
+from bot.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from bot.domain.replies import ReplyKind, ReplyRequest
+from bot.runtime.queue import enqueue_reply
 from handlers.api import model_response, path_id, read_json
 from handlers.api.auth import caller_of, forbid_unless
 from handlers.api.templates import find_template

@@ -1,22 +1,23 @@
 """`/api/v1/agents`: agents, their status and their API tokens.
 
-Permissions (bot.auth): admins manage agents and tokens; an agent reads itself and sets its
+Permissions (bot.domain.auth): admins manage agents and tokens; an agent reads itself and sets its
 own status; a manager reads the agents of their numbers, and sets the status of those all of
 whose numbers they manage.
 
 What a caller may not see does not exist for them: an agent they may not read is a 404 with
 the body of a missing agent's, whatever they asked to do with it, so that no answer tells
 whether it exists. A 403 means "you can see this agent, but may not do that". Of an agent's
-`numbers`, a manager sees only the ones they are attached to (`bot.auth.visible_numbers`).
+`numbers`, a manager sees only the ones they are attached to (`bot.domain.auth.visible_numbers`).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from bot import auth
-from bot.auth import Caller
-from bot.config import (
+from bot.appkeys import clock_key, queue_key, stores_key
+from bot.domain import auth
+from bot.domain.auth import Caller
+from bot.domain.config import (
     AgentInput,
     AgentPage,
     AgentRecord,
@@ -25,9 +26,8 @@ from bot.config import (
     TokenPage,
     parse_body,
 )
-from bot.errors import NotFoundError
-from bot.keys import clock_key, queue_key, stores_key
-from bot.queue import enqueue_drain_queue
+from bot.domain.errors import NotFoundError
+from bot.runtime.queue import enqueue_drain_queue
 from handlers.api import model_response, path_id, read_json
 from handlers.api.auth import caller_of, forbid_unless
 
@@ -43,7 +43,8 @@ def _missing(agent_id: str) -> NotFoundError:
 
 
 async def visible_agent(request: web.Request, agent_id: str) -> AgentRecord:
-    """The agent, whole (all its numbers), if the caller may read it (`bot.auth.can_read_agent`).
+    """The agent, whole (all its numbers), if the caller may read it
+    (`bot.domain.auth.can_read_agent`).
 
     For authorisation decisions: render it with `shown_to`, never as it is.
 
@@ -121,7 +122,7 @@ async def delete_agent(request: web.Request) -> web.Response:
 
 async def put_status(request: web.Request) -> web.Response:
     """Set `online`, `break` or `invisible`: the agent, an admin, or a manager of ALL its
-    numbers (`bot.auth.can_set_status`); 403 for another manager who sees the agent, 404 for
+    numbers (`bot.domain.auth.can_set_status`); 403 for another manager who sees the agent, 404 for
     whoever does not.
 
     Idempotent: the same status again keeps `status_changed_at`. 409 `agent_changed` when an

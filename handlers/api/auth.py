@@ -4,7 +4,7 @@ Default-deny: the middleware guards every path under `/api/v1`, including routes
 by other modules, so a handler cannot forget to authenticate. Only `PUBLIC_PATHS` answer
 without a token (the OpenAPI document describes the API, it holds no data).
 
-Handlers read the caller with `caller_of(request)` (a `bot.auth.Caller`: id, role, numbers).
+Handlers read the caller with `caller_of(request)` (a `bot.domain.auth.Caller`: id, role, numbers).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.auth import BOOTSTRAP_ADMIN, Caller, bearer_token, hash_token, is_bootstrap_token
-from bot.keys import settings_key, stores_key
+from bot.appkeys import settings_key, stores_key
+from bot.domain.auth import BOOTSTRAP_ADMIN, Caller, bearer_token, hash_token, is_bootstrap_token
 from handlers.auth_failures import begin_check, too_many_failures
 from handlers.middlewares import error_body
 

@@ -1,6 +1,6 @@
 """`/api/v1/contacts` and a number's contacts: search, listing, CSV import, timeline.
 
-Permissions (bot.auth): a contact belongs to a number; a caller sees the contacts of the
+Permissions (bot.domain.auth): a contact belongs to a number; a caller sees the contacts of the
 numbers they are attached to (admins: every number). The search spans those numbers and
 silently leaves out the others; the per-number endpoints answer 403 for a number the caller
 is not attached to, whether or not the contact exists. Anybody attached to a number may
@@ -15,9 +15,10 @@ from typing import Final, Literal
 
 from aiohttp import web
 
-from bot import auth
-from bot.config import is_valid_id
-from bot.contacts import (
+from bot.appkeys import clock_key, stores_key
+from bot.domain import auth
+from bot.domain.config import is_valid_id
+from bot.domain.contacts import (
     HISTORY,
     ContactFilter,
     ContactHit,
@@ -33,10 +34,9 @@ from bot.contacts import (
     has_history,
     timeline_page,
 )
-from bot.contacts_import import COUNTRY_PATTERN, FILE_FIELD, MAX_BYTES, parse_csv
-from bot.errors import InvalidInputError, NotFoundError
-from bot.keys import clock_key, stores_key
-from bot.models import Contact
+from bot.domain.contacts_import import COUNTRY_PATTERN, FILE_FIELD, MAX_BYTES, parse_csv
+from bot.domain.errors import InvalidInputError, NotFoundError
+from bot.domain.models import Contact
 from handlers.api import model_response, path_id
 from handlers.api.auth import caller_of, forbid_unless
 
@@ -289,7 +289,7 @@ async def _import(request: web.Request, number: str) -> web.Response:
 
 
 async def import_contacts(request: web.Request) -> web.Response:
-    """Import a CSV into the number's contacts (see bot.contacts_import for the format).
+    """Import a CSV into the number's contacts (see bot.domain.contacts_import for the format).
 
     Valid rows are stored, invalid ones reported by row and column; idempotent: the same
     file again reports every row unchanged. Imported contacts do not open the 24-hour

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from bot import auth
-from bot.auth import Caller
-from bot.config import AgentRecord
-from bot.errors import InvalidInputError, NotFoundError
-from bot.keys import stores_key
+from bot.appkeys import stores_key
+from bot.domain import auth
+from bot.domain.auth import Caller
+from bot.domain.config import AgentRecord
+from bot.domain.errors import InvalidInputError, NotFoundError
 from handlers import sse
 from handlers.api import path_id
 from handlers.api.auth import accepts_query_token, caller_again, caller_of, forbid_unless

@@ -2,7 +2,7 @@
 
 Permissions: the history and a transcript are readable by everybody attached to the number
 (like its tickets); tags are set by whoever may manage the ticket (its agent, a manager of its
-number, an admin). Retention: bot/history.py.
+number, an admin). Retention: bot/domain/history.py.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.config import is_valid_id, parse_body
-from bot.errors import InvalidInputError, NotFoundError
-from bot.history import (
+from bot.appkeys import clock_key, settings_key, stores_key
+from bot.domain.config import is_valid_id, parse_body
+from bot.domain.errors import InvalidInputError, NotFoundError
+from bot.domain.history import (
     PAGE_DEFAULT,
     PAGE_MAX,
     HistoryPage,
@@ -26,8 +27,7 @@ from bot.history import (
     valid_cursor,
     window_start,
 )
-from bot.keys import clock_key, settings_key, stores_key
-from bot.tickets import (
+from bot.domain.tickets import (
     TICKET_STATUSES,
     Ticket,
     TicketMessage,
@@ -35,8 +35,8 @@ from bot.tickets import (
     can_manage_ticket,
     can_read_tickets,
 )
-from bot.transcript import Line, Transcript
-from bot.transcript_pool import (
+from bot.runtime.transcript import Line, Transcript
+from bot.runtime.transcript_pool import (
     TranscriptAbandonedError,
     TranscriptUnavailableError,
     transcripts_key,
@@ -159,7 +159,7 @@ async def transcript_response(
     """Render the ticket's messages (`read_messages()`) as a PDF download: the API's and the
     console's one path.
 
-    The PDF is rendered in a worker process (bot.transcript_pool), never on the event loop:
+    The PDF is rendered in a worker process (bot.runtime.transcript_pool), never on the event loop:
     a render slot is taken first (waiting up to `SLOT_WAIT_S`, then 503 `transcript_busy`),
     and only then are the messages read, so waiting requests hold none. The render gets
     `transcript_timeout_s` (then its worker is killed: 503 `transcript_timeout`) and is

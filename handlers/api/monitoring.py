@@ -2,17 +2,23 @@
 
 Who may: admins (every served number) and managers (the numbers they are attached to).
 Agents get 403: the figures show every agent's status and load, a supervisor's view; agents
-see their own tickets through the tickets API. Definitions: bot/monitoring.py.
+see their own tickets through the tickets API. Definitions: bot/domain/monitoring.py.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from bot.config import is_valid_id
-from bot.errors import InvalidInputError, NotFoundError
-from bot.keys import clock_key, stores_key
-from bot.monitoring import DETAIL_DEFAULT, DETAIL_MAX, build_monitoring, can_monitor, day_start
+from bot.appkeys import clock_key, stores_key
+from bot.domain.config import is_valid_id
+from bot.domain.errors import InvalidInputError, NotFoundError
+from bot.domain.monitoring import (
+    DETAIL_DEFAULT,
+    DETAIL_MAX,
+    build_monitoring,
+    can_monitor,
+    day_start,
+)
 from handlers.api import model_response
 from handlers.api.auth import caller_of, forbid_unless
 

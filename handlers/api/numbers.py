@@ -1,6 +1,6 @@
 """`/api/v1/numbers`: a number's chatbot settings, its service hours now, its audit log.
 
-Permissions (bot.auth): everybody attached to a number reads it; admins and its managers
+Permissions (bot.domain.auth): everybody attached to a number reads it; admins and its managers
 change it; only admins delete it; admins and its managers read its audit log. A caller who
 is not attached to a number gets 403 whether or not it exists.
 """
@@ -12,12 +12,12 @@ from datetime import datetime
 
 from aiohttp import web
 
-from bot import auth
-from bot.config import AuditPage, HoursAnswer, NumberPage, NumberSummary
-from bot.errors import InvalidInputError, NotFoundError
-from bot.hours import explain
-from bot.keys import clock_key, queue_key, stores_key
-from bot.queue import enqueue_reschedule_callbacks
+from bot.appkeys import clock_key, queue_key, stores_key
+from bot.domain import auth
+from bot.domain.config import AuditPage, HoursAnswer, NumberPage, NumberSummary
+from bot.domain.errors import InvalidInputError, NotFoundError
+from bot.domain.hours import explain
+from bot.runtime.queue import enqueue_reschedule_callbacks
 from handlers.api import model_response, path_id, read_json
 from handlers.api.auth import caller_of, forbid_unless
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot import auth
-from bot.config import is_valid_id, parse_body
-from bot.errors import InvalidInputError, NotFoundError
-from bot.keys import clock_key, stores_key
-from bot.quick_replies import CategoryInput, CategoryPage, ReplyInput, ReplyPage
+from bot.appkeys import clock_key, stores_key
+from bot.domain import auth
+from bot.domain.config import is_valid_id, parse_body
+from bot.domain.errors import InvalidInputError, NotFoundError
+from bot.domain.quick_replies import CategoryInput, CategoryPage, ReplyInput, ReplyPage
 from handlers.api import model_response, path_id, read_json
 from handlers.api.auth import caller_of, forbid_unless
 

@@ -19,10 +19,10 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from bot.config import parse_body
-from bot.errors import ConflictError, InvalidInputError, NotFoundError, OutboxError
-from bot.keys import clock_key, settings_key, stores_key
-from bot.outbox import GraphOutbox
+from bot.appkeys import clock_key, settings_key, stores_key
+from bot.domain.config import parse_body
+from bot.domain.errors import ConflictError, InvalidInputError, NotFoundError, OutboxError
+from bot.runtime.outbox import GraphOutbox
 from bot.settings import Settings
 from handlers.api import model_response, read_json
 from handlers.api.auth import caller_of, forbid_unless

@@ -1,6 +1,6 @@
 """`/api/v1` tickets: list a number's tickets, read one, reply, close, transfer; portfolios.
 
-Permissions (bot.tickets): everybody attached to a number reads its tickets; only the agent
+Permissions (bot.domain.tickets): everybody attached to a number reads its tickets; only the agent
 holding a ticket replies to it (anyone else gets 409 `served_by_another` naming the holder);
 the holder, a manager of the number or an admin closes and transfers; managers and admins set
 a contact's portfolio owner.
@@ -23,13 +23,12 @@ from typing import Final
 
 from aiohttp import web
 
-from bot import bodies, phones
-from bot.config import parse_body
-from bot.errors import ConflictError, InvalidInputError, NotFoundError
-from bot.keys import clock_key, queue_key, stores_key
-from bot.queue import enqueue_reply
-from bot.replies import ReplyKind, ReplyRequest
-from bot.tickets import (
+from bot.appkeys import clock_key, queue_key, stores_key
+from bot.domain import bodies, phones
+from bot.domain.config import parse_body
+from bot.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from bot.domain.replies import ReplyKind, ReplyRequest
+from bot.domain.tickets import (
     AGENT_QUIET_S,
     TICKET_STATUSES,
     OwnerInput,
@@ -46,6 +45,7 @@ from bot.tickets import (
     can_read_tickets,
     can_set_owner,
 )
+from bot.runtime.queue import enqueue_reply
 from handlers.api import model_response, path_id, read_json
 from handlers.api.auth import caller_of, forbid_unless
 
@@ -60,7 +60,7 @@ TIMELINE_READ_MAX: Final = 1000
 
 
 async def visible_ticket(request: web.Request, ticket_id: str) -> Ticket:
-    """The ticket, if the caller may read it (`bot.tickets.can_read_tickets`): every handler
+    """The ticket, if the caller may read it (`bot.domain.tickets.can_read_tickets`): every handler
     of a `/tickets/{ticket_id}...` path starts here, whichever module it lives in.
 
     Raises:

@@ -18,9 +18,9 @@ from typing import Any, Final
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.config import invalid_input
-from bot.errors import ConflictError, InvalidInputError, NotFoundError
-from bot.keys import clock_key, stores_key
+from bot.appkeys import clock_key, stores_key
+from bot.domain.config import invalid_input
+from bot.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from handlers.api.after_hours import queue_active_message
 from handlers.api.templates import graph_copy
 from handlers.console.context import is_htmx, user_of

@@ -11,10 +11,10 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bot import auth
-from bot.config import is_valid_id
-from bot.contacts import Query, has_history
-from bot.keys import clock_key, stores_key
+from bot.appkeys import clock_key, stores_key
+from bot.domain import auth
+from bot.domain.config import is_valid_id
+from bot.domain.contacts import Query, has_history
 from handlers.api.contacts import served_by
 from handlers.console.context import user_of
 from handlers.console.render import render_page, visible_numbers

@@ -7,8 +7,8 @@ from typing import Any, Final, cast
 
 from aiohttp import web
 
-from bot.auth import Caller
-from bot.config import AgentRecord
+from bot.domain.auth import Caller
+from bot.domain.config import AgentRecord
 from storage.console_sessions import ConsoleSession
 
 # web.RequestKey appeared in aiohttp 3.14 (see handlers.api.auth).

@@ -22,10 +22,10 @@ from typing import Final
 
 from aiohttp import web
 
-from bot import auth
-from bot.auth import Caller
-from bot.config import AgentRecord
-from bot.keys import stores_key
+from bot.appkeys import stores_key
+from bot.domain import auth
+from bot.domain.auth import Caller
+from bot.domain.config import AgentRecord
 from handlers import sse
 from handlers.console.context import user_of
 from handlers.console.numbers import readable_number

@@ -3,7 +3,7 @@
 Every input is named by the API's own field path (`service_hours.weekly.mon[0].end`,
 `absence.suggested_agent.phone`), and each section saves as the merge patch the API would get
 (`PATCH /api/v1/numbers/{id}`), validated by the very same code (`NumbersStore.patch`, which
-runs `bot.config.patched_document`). A 422's `field` therefore names an input directly;
+runs `bot.domain.config.patched_document`). A 422's `field` therefore names an input directly;
 `error_target` picks the closest rendered field for paths that name a group (an interval, an
 exception row) or a list item (`open_on[1]`).
 
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Final, Protocol
 
-from bot.config import NumberView
-from bot.schedule import DAYS
+from bot.domain.config import NumberView
+from bot.domain.schedule import DAYS
 
 Form = Mapping[str, str]
 

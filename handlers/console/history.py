@@ -1,9 +1,9 @@
 """Console page of a number's conversation history (the last 3 months of tickets), with the
 API's filters, and each ticket's PDF transcript.
 
-The same search as `GET /api/v1/numbers/{id}/history` (`bot.history.window_start` and
+The same search as `GET /api/v1/numbers/{id}/history` (`bot.domain.history.window_start` and
 `parse_bound`, `TicketsStore.search`, `can_read_tickets`), so a bad `from` is the same 422
-naming the same field; the transcript is rendered by the same `bot.transcript` as
+naming the same field; the transcript is rendered by the same `bot.runtime.transcript` as
 `GET /api/v1/tickets/{id}/transcript.pdf`. The browser fetches it from the console, with the
 session cookie: a link to the API would need the token.
 """
@@ -16,11 +16,11 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bot.config import is_valid_id
-from bot.errors import InvalidInputError
-from bot.history import parse_bound, valid_cursor, window_start
-from bot.keys import clock_key, stores_key
-from bot.tickets import TICKET_STATUSES, TicketTagsInput
+from bot.appkeys import clock_key, stores_key
+from bot.domain.config import is_valid_id
+from bot.domain.errors import InvalidInputError
+from bot.domain.history import parse_bound, valid_cursor, window_start
+from bot.domain.tickets import TICKET_STATUSES, TicketTagsInput
 from handlers.api.history import transcript_response
 from handlers.console.numbers import readable_number
 from handlers.console.render import render_page

@@ -2,7 +2,7 @@
 a chart of the queue over the day.
 
 The figures are the API's own (`MonitoringStore.snapshots` → `build_monitoring`, with the
-same rule of who may see them, `bot.monitoring.can_monitor`: admins and the number's
+same rule of who may see them, `bot.domain.monitoring.can_monitor`: admins and the number's
 managers). The page refreshes them every few seconds and on every desk event.
 
 The chart: how many tickets waited in the queue, at most, in each quarter-hour of today (the
@@ -22,9 +22,9 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bot.keys import clock_key, stores_key
-from bot.monitoring import build_monitoring, can_monitor, day_start
-from bot.tickets import TicketEvent
+from bot.appkeys import clock_key, stores_key
+from bot.domain.monitoring import build_monitoring, can_monitor, day_start
+from bot.domain.tickets import TicketEvent
 from handlers.console.context import is_htmx, user_of
 from handlers.console.numbers import readable_number
 from handlers.console.render import render_fragment, render_page

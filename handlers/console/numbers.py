@@ -3,7 +3,7 @@ number's chatbot settings, saved section by section with a live preview of the n
 
 Saving goes through `NumbersStore.put`/`patch`, the calls `PUT`/`PATCH /api/v1/numbers/{id}`
 make, so validation, the audit log and the version are the API's; the same permission checks
-(`bot.auth`) decide who sees and who changes what.
+(`bot.domain.auth`) decide who sees and who changes what.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bot import auth
-from bot.config import LANGUAGES, StoredNumber, is_valid_id, patched_document
-from bot.errors import InvalidInputError, NotFoundError
-from bot.keys import clock_key, queue_key, stores_key
-from bot.monitoring import can_monitor
-from bot.queue import enqueue_reschedule_callbacks
-from bot.schedule import validate_timezone
+from bot.appkeys import clock_key, queue_key, stores_key
+from bot.domain import auth
+from bot.domain.config import LANGUAGES, StoredNumber, is_valid_id, patched_document
+from bot.domain.errors import InvalidInputError, NotFoundError
+from bot.domain.monitoring import can_monitor
+from bot.domain.schedule import validate_timezone
+from bot.runtime.queue import enqueue_reschedule_callbacks
 from handlers.console.context import is_htmx, user_of
 from handlers.console.forms import (
     DAY_NAMES,
@@ -138,7 +138,7 @@ async def create_number(request: web.Request) -> web.Response:
     what the admin filling in "new number" means).
     """
     user = user_of(request)
-    # Serving a new number, like stopping one (bot.auth.can_delete_number), is for admins.
+    # Serving a new number, like stopping one (bot.domain.auth.can_delete_number), is for admins.
     if not user.caller.is_admin:
         raise web.HTTPForbidden(reason="Only administrators add numbers.")
     form = await request.post()

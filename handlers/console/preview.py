@@ -1,6 +1,6 @@
 """What a customer writing now would get: the chatbot's decision, shown before anyone writes.
 
-The preview runs the real decision (`bot.decide.decide`) on a message stamped with the
+The preview runs the real decision (`bot.domain.decide.decide`) on a message stamped with the
 instant asked about, with settings that are stored or only typed into the form. It shows the
 auto-reply exactly as the send job would put it in Meta's body (text, "notify me" button,
 contact card), or says that the message would open a ticket. It does no I/O.
@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from bot.actions import LogAfterHoursContact, RouteToTicket, SendAutoReply
-from bot.config import NumberConfig
-from bot.decide import ContactState, decide
-from bot.hours import explain
-from bot.models import InboundMessage
-from bot.opening_text import render_next_opening
+from bot.domain.actions import LogAfterHoursContact, RouteToTicket, SendAutoReply
+from bot.domain.config import NumberConfig
+from bot.domain.decide import ContactState, decide
+from bot.domain.hours import explain
+from bot.domain.models import InboundMessage
+from bot.domain.opening_text import render_next_opening
 
 # A customer the preview pretends is writing: never stored, never sent to.
 _PREVIEW_WA_ID: Final = "5500000000000"

@@ -12,10 +12,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.config import invalid_input, is_valid_id
-from bot.errors import ConflictError, NotFoundError
-from bot.keys import clock_key, stores_key
-from bot.quick_replies import CategoryInput, ReplyInput
+from bot.appkeys import clock_key, stores_key
+from bot.domain.config import invalid_input, is_valid_id
+from bot.domain.errors import ConflictError, NotFoundError
+from bot.domain.quick_replies import CategoryInput, ReplyInput
 from handlers.console.context import user_of
 from handlers.console.render import render_page
 

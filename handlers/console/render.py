@@ -11,9 +11,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.config import StoredNumber
-from bot.keys import stores_key
-from bot.monitoring import can_monitor
+from bot.appkeys import stores_key
+from bot.domain.config import StoredNumber
+from bot.domain.monitoring import can_monitor
 from handlers.console.context import maybe_user, user_of
 from handlers.console.forms import dom_id, week_bars
 

@@ -30,15 +30,15 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
 
-from bot.auth import BOOTSTRAP_ADMIN, Caller, hash_token, is_bootstrap_token
-from bot.config import AgentRecord
-from bot.errors import (
+from bot.appkeys import clock_key, queue_key, settings_key, stores_key
+from bot.domain.auth import BOOTSTRAP_ADMIN, Caller, hash_token, is_bootstrap_token
+from bot.domain.config import AgentRecord
+from bot.domain.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
     StorageUnavailableError,
 )
-from bot.keys import clock_key, queue_key, settings_key, stores_key
 from handlers.auth_failures import RETRY_AFTER, begin_check
 from handlers.client import from_loopback, is_https
 from handlers.console.context import ConsoleUser, is_htmx, set_user

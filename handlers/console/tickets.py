@@ -5,7 +5,8 @@ Lists refresh on every event of the desk's stream (handlers/console/events.py) a
 ticket that starts waiting announces itself to nobody, every few seconds as well. Each action
 follows its API handler step by step (`/api/v1/tickets/{id}/messages`, `/close`,
 `/transfer`, `/api/v1/agents/{id}/status`): same input models, same permission rules
-(`bot.tickets`, `bot.auth`), same store calls and jobs, so a 409 says what the API's says.
+(`bot.domain.tickets`, `bot.domain.auth`), same store calls and jobs, so a 409 says what the API's
+says.
 """
 
 from __future__ import annotations
@@ -18,18 +19,18 @@ from typing import Any, Final, Literal
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot import auth
-from bot.config import StatusInput, StoredNumber, invalid_input
-from bot.errors import ConflictError, InvalidInputError, NotFoundError
-from bot.keys import clock_key, queue_key, stores_key
-from bot.queue import enqueue_drain_queue
-from bot.tickets import (
+from bot.appkeys import clock_key, queue_key, stores_key
+from bot.domain import auth
+from bot.domain.config import StatusInput, StoredNumber, invalid_input
+from bot.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from bot.domain.tickets import (
     Ticket,
     TicketMessage,
     TicketReplyInput,
     can_manage_ticket,
     can_read_tickets,
 )
+from bot.runtime.queue import enqueue_drain_queue
 from handlers.api.tickets import send_agent_reply
 from handlers.console.context import is_htmx, user_of
 from handlers.console.numbers import readable_number

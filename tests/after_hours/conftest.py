@@ -21,8 +21,8 @@ from arq.constants import default_queue_name
 from arq.utils import timestamp_ms
 from arq.worker import Worker
 
-from bot.clock import FixedClock
 from bot.deps import open_redis
+from bot.domain.clock import FixedClock
 from bot.settings import Settings
 from bot.simulate import build_payload
 from bot.worker import worker_settings

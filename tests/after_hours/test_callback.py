@@ -18,10 +18,10 @@ from aiohttp.test_utils import TestClient
 from arq.connections import ArqRedis
 from arq.constants import default_queue_name
 
-from bot import queue
-from bot.actions import RequestCallback, Subject
-from bot.clock import FixedClock
-from bot.decide import NOTIFY_BUTTON_ID
+from bot.domain.actions import RequestCallback, Subject
+from bot.domain.clock import FixedClock
+from bot.domain.decide import NOTIFY_BUTTON_ID
+from bot.runtime import queue
 from storage import Stores
 from storage.events import START
 from tests.after_hours.conftest import (

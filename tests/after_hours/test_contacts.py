@@ -9,10 +9,10 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from arq.connections import ArqRedis
 
-from bot import queue
-from bot.actions import LogAfterHoursContact, Subject
-from bot.clock import FixedClock
-from bot.decide import NOTIFY_BUTTON_ID
+from bot.domain.actions import LogAfterHoursContact, Subject
+from bot.domain.clock import FixedClock
+from bot.domain.decide import NOTIFY_BUTTON_ID
+from bot.runtime import queue
 from storage import Stores
 from storage.events import START
 from tests.after_hours.conftest import (

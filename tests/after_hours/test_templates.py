@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.clock import FixedClock
-from bot.errors import InvalidInputError
+from bot.domain.clock import FixedClock
+from bot.domain.errors import InvalidInputError
 from storage.templates import Template, from_graph
 from tests.after_hours.conftest import (
     ADMIN,

@@ -9,8 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from bot.auth import hash_token
-from bot.clock import FixedClock
+from bot.domain.auth import hash_token
+from bot.domain.clock import FixedClock
 from storage import keys
 from tests.api.conftest import ADMIN, N1, N2, Desk, bearer
 

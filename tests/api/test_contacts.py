@@ -14,9 +14,9 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from arq.worker import Worker
 
-from bot.clock import FixedClock
-from bot.contacts_import import MAX_BYTES
-from bot.models import InboundMessage
+from bot.domain.clock import FixedClock
+from bot.domain.contacts_import import MAX_BYTES
+from bot.domain.models import InboundMessage
 from bot.simulate import build_payload
 from storage import keys
 from storage.contacts import ContactsStore

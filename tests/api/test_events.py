@@ -12,8 +12,8 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from bot.clock import FixedClock
-from bot.keys import stores_key
+from bot.appkeys import stores_key
+from bot.domain.clock import FixedClock
 from handlers.sse import KEEPALIVE_S
 from tests.api.conftest import ADMIN, N1, Desk
 from tests.api.test_tickets import customer_writes, online

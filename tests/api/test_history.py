@@ -10,8 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from bot.clock import FixedClock
-from bot.tickets import TicketRequest
+from bot.domain.clock import FixedClock
+from bot.domain.tickets import TicketRequest
 from storage.agents import AgentsStore
 from storage.tickets import TicketsStore
 from tests.api.conftest import ADMIN, N1, N2, bearer, put_agent, put_number

@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 from arq import func
 from arq.worker import Worker
 
-from bot.clock import FixedClock
 from bot.deps import open_deps
+from bot.domain.clock import FixedClock
 from bot.settings import Settings
 from jobs import deps_from
 from storage import Stores, keys

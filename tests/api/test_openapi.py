@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from bot.config import NumberConfig
+from bot.domain.config import NumberConfig
 from bot.openapi import OPERATIONS, openapi_document
 from tests.api.conftest import ADMIN, N1, Desk
 

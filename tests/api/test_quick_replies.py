@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.quick_replies import CATEGORY_NAME_MAX, REPLY_TEXT_MAX, REPLY_TITLE_MAX
+from bot.domain.quick_replies import CATEGORY_NAME_MAX, REPLY_TEXT_MAX, REPLY_TITLE_MAX
 from tests.api.conftest import N1, N2, Desk, put_agent
 
 QR = "/api/v1/quick-replies/categories"

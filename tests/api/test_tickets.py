@@ -11,10 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from arq.constants import job_key_prefix
 
-from bot.clock import FixedClock
-from bot.keys import queue_key, stores_key
-from bot.models import InboundMessage
-from bot.tickets import TicketRequest
+from bot.appkeys import queue_key, stores_key
+from bot.domain.clock import FixedClock
+from bot.domain.models import InboundMessage
+from bot.domain.tickets import TicketRequest
 from storage import Stores
 from tests.api.conftest import ADMIN, N1, N2, Desk
 

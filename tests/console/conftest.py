@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from bot.clock import FixedClock
+from bot.domain.clock import FixedClock
 from bot.settings import Settings
 from tests.after_hours.conftest import fixture_work  # noqa: F401 -- the `work` fixture
 from tests.api.conftest import N1, N2, put_agent, put_number

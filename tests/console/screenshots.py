@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.clock import FixedClock
+from bot.domain.clock import FixedClock
 from bot.settings import Settings
 from tests.after_hours.conftest import ADMIN, customer_writes, put_agent
 from tests.api.conftest import SETTINGS

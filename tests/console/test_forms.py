@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config import NumberView, merge_patch, parse_config, strip_nulls
-from bot.schedule import DAYS
-from bot.tickets import TicketEvent
+from bot.domain.config import NumberView, merge_patch, parse_config, strip_nulls
+from bot.domain.schedule import DAYS
+from bot.domain.tickets import TicketEvent
 from handlers.console.forms import (
     HoursForm,
     IntervalRow,

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.clock import FixedClock
+from bot.domain.clock import FixedClock
 from tests.after_hours.conftest import (
     ADMIN,
     OTHER_PNID,

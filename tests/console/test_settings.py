@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.clock import FixedClock
+from bot.domain.clock import FixedClock
 from tests.api.conftest import ADMIN, N1, N2, SETTINGS
 from tests.conftest import ADMIN_TOKEN
 from tests.console.conftest import HTMX, Desk, sign_in

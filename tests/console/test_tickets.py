@@ -13,7 +13,7 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from bot.clock import FixedClock
+from bot.domain.clock import FixedClock
 from tests.after_hours.conftest import ADMIN, PNID, customer_writes, put_agent, setup_number
 from tests.console.conftest import HTMX, csrf_of, sign_in
 from tests.graph_fake import FakeGraphAPI

@@ -1,7 +1,7 @@
 """The fault suite: deskline as deployed, then broken on purpose (fixtures; see harness.py).
 
 Every test here runs real processes: `python -m bot web` and `python -m bot worker` children,
-a real `redis-server` with an append-only file (`bot.embedded.EmbeddedRedis`), and a fake
+a real `redis-server` with an append-only file (`bot.runtime.embedded.EmbeddedRedis`), and a fake
 Graph API served on a real port from this test process (`FaultGraph`), which the workers call
 through `DESKLINE_GRAPH_API_URL`. Tests break one of them (kill, stop, slow down, fail) and
 then count what was stored and what Meta received.

@@ -1,7 +1,8 @@
 """The fault suite's harness: a deskline deployment of real processes, and a faulty Meta.
 
 `Cluster` starts `python -m bot web` and `python -m bot worker` children on one redis-server
-(`bot.embedded.EmbeddedRedis`, append-only file on), with `FaultGraph` (a FakeGraphAPI that can
+(`bot.runtime.embedded.EmbeddedRedis`, append-only file on), with `FaultGraph` (a FakeGraphAPI that
+can
 be slow or fail) as the Graph API they call. The fixtures at the end are imported by
 tests/faults/conftest.py, and by tests/security/conftest.py for the logs of real processes.
 """
@@ -32,7 +33,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bot.embedded import EmbeddedRedis, free_port
+from bot.runtime.embedded import EmbeddedRedis, free_port
 from bot.simulate import build_payload
 from handlers.signature import sign
 from storage import keys

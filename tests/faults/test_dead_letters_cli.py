@@ -11,7 +11,7 @@ from arq.connections import ArqRedis
 from arq.constants import job_key_prefix
 from redis.asyncio import BlockingConnectionPool
 
-from bot.queue import enqueue_replay, job_deserializer, job_serializer
+from bot.runtime.queue import enqueue_replay, job_deserializer, job_serializer
 from storage import keys
 from tests.faults.harness import (
     CLOSED,

@@ -15,9 +15,10 @@ import redis.asyncio as aioredis
 from arq import Retry
 from arq.worker import Worker
 
-from bot import bodies, queue
 from bot.deps import open_deps
-from bot.replies import ReplyKind, ReplyRequest
+from bot.domain import bodies
+from bot.domain.replies import ReplyKind, ReplyRequest
+from bot.runtime import queue
 from bot.settings import Settings
 from jobs import deps_key
 from jobs.replies import send_reply

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient
 from arq.constants import default_queue_name
 
 from bot.app import create_app
-from bot.embedded import EmbeddedRedis
+from bot.runtime.embedded import EmbeddedRedis
 from bot.settings import Settings
 from storage import keys
 from tests.faults.harness import (

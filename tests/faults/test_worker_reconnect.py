@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from bot.embedded import EmbeddedRedis
+from bot.runtime.embedded import EmbeddedRedis
 from tests.faults.harness import CLOSED, Cluster, customer, drained, message, report, until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]

@@ -11,12 +11,13 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 from arq.worker import Worker
 
-from bot import bodies, queue
 from bot.app import create_app
-from bot.clock import FixedClock
 from bot.deps import open_redis
-from bot.models import InboundMessage
-from bot.replies import ReplyKind, ReplyRequest
+from bot.domain import bodies
+from bot.domain.clock import FixedClock
+from bot.domain.models import InboundMessage
+from bot.domain.replies import ReplyKind, ReplyRequest
+from bot.runtime import queue
 from bot.settings import Settings
 from storage import Stores
 from tests.flows.test_rules import CUSTOMER, MON_20, PNID, customer_writes, setup_number
@@ -164,9 +165,7 @@ async def test_sandbox_outbox_keeps_the_reply_instead_of_calling_meta(
     aiohttp_client: Any,
     redis: aioredis.Redis,
 ) -> None:
-    from arq.worker import create_worker
-
-    from bot.worker import worker_settings
+    from bot.worker import DesklineWorker, worker_settings
 
     settings = make_settings(access_token=None)
     client = await aiohttp_client(create_app(settings, clock=clock))
@@ -177,7 +176,7 @@ async def test_sandbox_outbox_keeps_the_reply_instead_of_calling_meta(
         "poll_delay": 0,
         "handle_signals": False,
     }
-    worker = create_worker(options)
+    worker = DesklineWorker(**options)
     try:
         await worker.run_check()
     finally:

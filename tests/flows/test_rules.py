@@ -11,8 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from arq.worker import Worker
 
-from bot.clock import FixedClock
-from bot.decide import NOTIFY_BUTTON_ID
+from bot.domain.clock import FixedClock
+from bot.domain.decide import NOTIFY_BUTTON_ID
 from bot.simulate import build_payload
 from tests.conftest import ADMIN_TOKEN
 from tests.graph_fake import FakeGraphAPI

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from arq.worker import Worker
 
-from bot.clock import FixedClock
+from bot.domain.clock import FixedClock
 from tests.flows.test_rules import ADMIN, CUSTOMER, MON_10, PNID, customer_writes, setup_number
 
 

@@ -16,9 +16,15 @@ from hypothesis import strategies as st
 from redis.exceptions import RedisError, ResponseError
 
 from bot.deps import open_redis
-from bot.embedded import EmbeddedRedis
-from bot.envelope import IntakeItem
-from bot.queue import PROCESS_INBOUND_MESSAGE, Intake, IntakeResult, _arq_job, job_deserializer
+from bot.domain.envelope import IntakeItem
+from bot.runtime.embedded import EmbeddedRedis
+from bot.runtime.queue import (
+    PROCESS_INBOUND_MESSAGE,
+    Intake,
+    IntakeResult,
+    _arq_job,
+    job_deserializer,
+)
 from bot.settings import Settings
 from storage import keys
 

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from arq.worker import Worker
 
 from bot.app import create_app
-from bot.embedded import EmbeddedRedis
+from bot.runtime.embedded import EmbeddedRedis
 from bot.settings import Settings
 from bot.simulate import build_payload
 from storage import keys

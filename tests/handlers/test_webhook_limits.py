@@ -24,8 +24,8 @@ from aiohttp.test_utils import TestClient
 from arq.worker import Worker
 
 from bot.app import create_app
-from bot.embedded import free_port
-from bot.models import InboundMessage, StatusUpdate
+from bot.domain.models import InboundMessage, StatusUpdate
+from bot.runtime.embedded import free_port
 from bot.settings import Settings
 from bot.simulate import build_payload
 from handlers.signature import SignatureCheck, sign, verify_meta_signature

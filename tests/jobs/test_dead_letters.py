@@ -11,8 +11,9 @@ import redis.asyncio as aioredis
 from arq import Retry
 from arq.worker import Worker
 
-from bot import cli, queue
+from bot import cli
 from bot.deps import open_redis
+from bot.runtime import queue
 from bot.settings import Settings
 from jobs import _register
 from storage import Stores

@@ -14,14 +14,15 @@ from aiohttp.test_utils import TestClient
 from arq.connections import ArqRedis
 from arq.worker import Worker
 
-from bot import queue
-from bot.clock import FixedClock
-from bot.config import AgentInput, AgentStatus
-from bot.deps import Deps, open_deps, open_redis
-from bot.models import InboundMessage
+from bot.deps import open_deps, open_redis
+from bot.domain.clock import FixedClock
+from bot.domain.config import AgentInput, AgentStatus
+from bot.domain.models import InboundMessage
+from bot.domain.tickets import TicketRequest
+from bot.runtime import queue
+from bot.runtime.deps import Deps
 from bot.settings import Settings
 from bot.simulate import build_payload
-from bot.tickets import TicketRequest
 from bot.worker import worker_settings
 from jobs import deps_key
 from jobs.tickets import open_ticket, sweep_tickets

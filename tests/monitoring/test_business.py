@@ -1,4 +1,4 @@
-"""Business time (bot.monitoring.business_seconds) and "today" (day_start), checked against
+"""Business time (bot.domain.monitoring.business_seconds) and "today" (day_start), checked against
 brute force over random schedules, zones with daylight saving and odd offsets."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.config import NumberConfig
-from bot.hours import compile_schedule
-from bot.monitoring import business_ms, business_seconds, day_start
-from bot.schedule import DAYS, ServiceHours
+from bot.domain.config import NumberConfig
+from bot.domain.hours import compile_schedule
+from bot.domain.monitoring import business_ms, business_seconds, day_start
+from bot.domain.schedule import DAYS, ServiceHours
 
 # Daylight saving at midnight (São Paulo until 2019), at 01:00 UTC (Lisbon), a 30-minute shift
 # (Lord Howe), a quarter-hour offset (Kathmandu), and none (UTC).

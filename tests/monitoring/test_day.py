@@ -19,9 +19,9 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from bot.clock import FixedClock
-from bot.config import AgentInput, AgentStatus
-from bot.tickets import TicketRequest, TicketTagsInput
+from bot.domain.clock import FixedClock
+from bot.domain.config import AgentInput, AgentStatus
+from bot.domain.tickets import TicketRequest, TicketTagsInput
 from storage.agents import AgentsStore
 from storage.tickets import TicketsStore
 from tests.api.conftest import ADMIN, bearer, put_agent, put_number, settings_body

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis.asyncio as aioredis
 
-from bot.config import AgentInput
-from bot.errors import NotFoundError
-from bot.tickets import TicketRequest
+from bot.domain.config import AgentInput
+from bot.domain.errors import NotFoundError
+from bot.domain.tickets import TicketRequest
 from storage import keys
 from storage.agents import AgentsStore
 from storage.monitoring import MonitoringStore

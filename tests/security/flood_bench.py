@@ -25,7 +25,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.embedded import EmbeddedRedis, free_port
+from bot.runtime.embedded import EmbeddedRedis, free_port
 from bot.simulate import build_payload
 from handlers.signature import sign
 

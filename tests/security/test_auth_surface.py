@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-import bot.auth
+import bot.domain.auth
 import handlers.api.auth
 from tests.conftest import ADMIN_TOKEN
 
@@ -158,7 +158,7 @@ async def test_the_bootstrap_admin_token_is_compared_in_constant_time(
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(bot.auth.hmac, "compare_digest", spy)
+    monkeypatch.setattr(bot.domain.auth.hmac, "compare_digest", spy)
     wrong = await client.get("/api/v1/agents", headers={"Authorization": "Bearer guess"})
     assert wrong.status == 401
     assert (b"guess", ADMIN_TOKEN.encode()) in compared

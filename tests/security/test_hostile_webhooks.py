@@ -22,7 +22,7 @@ from arq.worker import Worker
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from bot.models import InboundMessage, StatusUpdate
+from bot.domain.models import InboundMessage, StatusUpdate
 from storage import Stores, keys
 from tests.conftest import ADMIN_TOKEN
 from tests.webhooks import signed_headers

@@ -19,7 +19,7 @@ import structlog
 from aiohttp.test_utils import TestClient
 from arq.worker import Worker
 
-from bot.clock import FixedClock
+from bot.domain.clock import FixedClock
 from bot.simulate import build_payload
 from tests.conftest import ADMIN_TOKEN
 from tests.faults.harness import CLOSED, OPEN, Cluster, drained, until
@@ -190,7 +190,7 @@ async def test_the_json_logs_of_real_processes_carry_no_phone_number_nor_text(
 def test_arq_job_start_lines_show_no_job_arguments(capsys: Any) -> None:
     import logging
 
-    from bot.logs import configure_logging
+    from bot.runtime.logs import configure_logging
 
     configure_logging("INFO", "json", cache_logger=False)
     try:

@@ -22,8 +22,8 @@ import redis.asyncio as aioredis
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from bot.embedded import free_port
-from bot.keys import stores_key
+from bot.appkeys import stores_key
+from bot.runtime.embedded import free_port
 from bot.settings import Settings
 from storage import keys
 from storage.events import EventsStore, is_event_id

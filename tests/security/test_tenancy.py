@@ -20,12 +20,12 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from bot import phones
-from bot.clock import FixedClock
-from bot.config import is_valid_id
-from bot.history import valid_cursor
-from bot.keys import stores_key
-from bot.tickets import TicketRequest
+from bot.appkeys import stores_key
+from bot.domain import phones
+from bot.domain.clock import FixedClock
+from bot.domain.config import is_valid_id
+from bot.domain.history import valid_cursor
+from bot.domain.tickets import TicketRequest
 from storage.tickets import TicketsStore
 from tests.api.conftest import ADMIN, N1, N2, bearer, put_agent, put_number
 from tests.console.conftest import sign_in

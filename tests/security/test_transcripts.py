@@ -1,4 +1,4 @@
-"""PDF transcripts cannot exhaust the web process (bot/transcript_pool.py).
+"""PDF transcripts cannot exhaust the web process (bot/runtime/transcript_pool.py).
 
 A review found one transcript of a large ticket cost 40-50 s of CPU inside the web process
 (`asyncio.to_thread`: the GIL held, webhooks waiting) and could not be stopped: 8 requests kept
@@ -32,12 +32,12 @@ from aiohttp.test_utils import TestClient
 from pypdf import PdfReader
 
 from bot.app import create_app
-from bot.clock import FixedClock
-from bot.models import InboundMessage
+from bot.domain.clock import FixedClock
+from bot.domain.models import InboundMessage
+from bot.domain.tickets import Ticket, TicketContact, TicketRequest
+from bot.runtime.transcript import Line, Transcript, render_transcript
+from bot.runtime.transcript_pool import transcripts_key
 from bot.settings import Settings
-from bot.tickets import Ticket, TicketContact, TicketRequest
-from bot.transcript import Line, Transcript, render_transcript
-from bot.transcript_pool import transcripts_key
 from storage.tickets import TicketsStore
 from storage.timeline import TimelineStore
 from tests.api.conftest import ADMIN, N1, put_number

@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import InvalidInputError
-from bot.models import InboundMessage
+from bot.domain.errors import InvalidInputError
+from bot.domain.models import InboundMessage
 from storage import keys
 from storage.contacts import ContactsStore
 

@@ -120,11 +120,6 @@ async def test_every_resolved_script_compiles_on_redis(redis: aioredis.Redis) ->
     assert all(await redis.script_exists(*shas))
 
 
-# Modules whose Lua has not moved to storage/lua yet (the phase 3); remove each as its
-# scripts move. Nothing may be added here.
-_LUA_NOT_MOVED_YET = {"bot/queue.py", "storage/events.py", "storage/ratelimit.py"}
-
-
 def test_no_lua_source_in_a_python_string() -> None:
     # Any string calling into Redis is a script: it belongs in storage/lua, where the registry
     # fills its keys and the tests above see it.
@@ -138,7 +133,7 @@ def test_no_lua_source_in_a_python_string() -> None:
                     and re.search(r"redis\.p?call\(", node.value)
                 ):
                     holders.add(path.relative_to(ROOT).as_posix())
-    assert holders <= _LUA_NOT_MOVED_YET
+    assert holders == set()
 
 
 def test_unknown_script_or_include_name_raises() -> None:

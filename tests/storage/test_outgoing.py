@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.models import StatusUpdate
+from bot.domain.models import StatusUpdate
 from storage import keys
 from storage.outgoing import OutgoingStore
 

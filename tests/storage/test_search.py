@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import storage.contacts
-from bot import phones
-from bot.contacts import ContactFilter, Cursor, Query, fold, name_tokens, phone_tokens
-from bot.contacts_import import ImportRow
-from bot.models import Contact, InboundMessage
+from bot.domain import phones
+from bot.domain.contacts import ContactFilter, Cursor, Query, fold, name_tokens, phone_tokens
+from bot.domain.contacts_import import ImportRow
+from bot.domain.models import Contact, InboundMessage
 from storage import keys
 from storage.contacts import ContactsStore
 from storage.search import CANDIDATES_MAX

@@ -1,5 +1,5 @@
 """TicketsStore against a real Redis: opening, routing, slots, queue order, portfolios,
-transfers, replies, timeouts, and the routing script checked against bot.routing."""
+transfers, replies, timeouts, and the routing script checked against bot.domain.routing."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.config import AgentInput, AgentStatus
-from bot.errors import ConflictError, NotFoundError
-from bot.routing import AgentLoad, choose_agent
-from bot.tickets import TicketRequest
+from bot.domain.config import AgentInput, AgentStatus
+from bot.domain.errors import ConflictError, NotFoundError
+from bot.domain.routing import AgentLoad, choose_agent
+from bot.domain.tickets import TicketRequest
 from storage import keys
 from storage.agents import AgentsStore
 from storage.events import START, EventsStore

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from bot.models import InboundMessage
+from bot.domain.models import InboundMessage
 from storage import keys
 from storage.timeline import TEXT_MAX, TimelineStore
 

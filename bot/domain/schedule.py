@@ -2,7 +2,8 @@
 
 This module is a leaf: it imports no other deskline module and does no I/O beyond reading the
 zone and holiday tables shipped with Python, `tzdata` and `holidays`. The engine that answers
-"is it open now?" lives in `bot.hours`; this module only guarantees that what reaches it is sane.
+"is it open now?" lives in `bot.domain.hours`; this module only guarantees that what reaches it is
+sane.
 
 Every model is frozen and forbids unknown keys. Every rule breaks as a pydantic
 `ValidationError` whose `loc` points at the deepest field that is wrong, so the admin API can

@@ -508,7 +508,7 @@ class InboundMessage(BaseModel):
 
         Args:
             item: `{"phone_number_id", "display_phone_number", "contact", "message"}` as
-                `bot.envelope` stored it (anything else degrades to an "unsupported" record).
+                `bot.domain.envelope` stored it (anything else degrades to an "unsupported" record).
             wamid: the claim id; wins over `message.id` (which may be absent).
             received_at: used when Meta's timestamp is missing or unparsable; the default is
                 the Unix epoch, so that the fallback is deterministic.
@@ -647,7 +647,7 @@ class StatusUpdate(BaseModel):
         """Build the update from a claimed status item. Never raises.
 
         Args:
-            item: `{"phone_number_id", "status": {...}}` as `bot.envelope` stored it.
+            item: `{"phone_number_id", "status": {...}}` as `bot.domain.envelope` stored it.
             claim_id: "<message id>:<status>"; gives the id when the status carries none.
             received_at: used when Meta's timestamp is missing or unparsable.
         """
@@ -691,7 +691,8 @@ class _Record(BaseModel):
 class Contact(_Record):
     """A customer as seen by one number; kept forever.
 
-    `key` is the contact key (`bot.phones.contact_key`): Brazilian numbers with and without the
+    `key` is the contact key (`bot.domain.phones.contact_key`): Brazilian numbers with and without
+    the
     mobile ninth digit share it. `last_inbound_at` is Meta's timestamp of the customer's latest
     message and opens the 24-hour window.
     """

@@ -5,7 +5,7 @@ nobody waits for it any more.
 Why processes, and these ones. A render is pure CPU in Python (fpdf2): in a thread it holds the
 GIL, so the webhooks wait, and a thread cannot be stopped. A `ProcessPoolExecutor` cannot
 cancel a running task either, and killing one of its workers breaks the whole pool. So each
-worker is a plain child, `python -m bot.transcript_pool`, started with
+worker is a plain child, `python -m bot.runtime.transcript_pool`, started with
 `asyncio.create_subprocess_exec`: fork + exec at once (no copy of the event loop, the Redis
 connections or other threads' locks survives into it; file descriptors are closed), the same
 isolation as multiprocessing's "spawn" without re-importing the web's `__main__`. It gets no
@@ -35,9 +35,9 @@ from typing import BinaryIO, Final
 import structlog
 from aiohttp import web
 
-from bot.errors import DesklineError
+from bot.domain.errors import DesklineError
+from bot.runtime.transcript import Transcript
 from bot.settings import Settings
-from bot.transcript import Transcript
 
 log = structlog.get_logger(__name__)
 
@@ -297,7 +297,7 @@ async def _spawn() -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.transcript_pool",
+        "bot.runtime.transcript_pool",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         env=_child_env(),
@@ -328,13 +328,14 @@ def _read(stream: BinaryIO, size: int) -> bytes | None:
 
 
 def main() -> None:
-    """`python -m bot.transcript_pool`: render transcripts read from stdin until it closes."""
+    """`python -m bot.runtime.transcript_pool`: render transcripts read from stdin until it
+    closes."""
     os.nice(NICENESS)
     # The protocol keeps the real stdout; anything a library prints goes to stderr instead.
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     source = sys.stdin.buffer
-    from bot.transcript import render_transcript
+    from bot.runtime.transcript import render_transcript
 
     while (head := _read(source, _LENGTH)) is not None:
         data = _read(source, int.from_bytes(head, "big"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 from arq.connections import ArqRedis
 
-from bot.clock import Clock
-from bot.queue import Intake
+from bot.domain.clock import Clock
+from bot.runtime.queue import Intake
 from bot.settings import Settings
 from storage import Stores
 

@@ -22,18 +22,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from bot import bodies
-from bot.actions import (
+from bot.domain import bodies
+from bot.domain.actions import (
     Ignore,
     LogAfterHoursContact,
     RequestCallback,
     RouteToTicket,
     SendAutoReply,
 )
-from bot.config import NumberConfig
-from bot.hours import compile_schedule
-from bot.models import InboundMessage
-from bot.opening_text import render_next_opening
+from bot.domain.config import NumberConfig
+from bot.domain.hours import compile_schedule
+from bot.domain.models import InboundMessage
+from bot.domain.opening_text import render_next_opening
 
 NOTIFY_BUTTON_ID: Final = "notify_next_service_hour"
 WINDOW: Final = timedelta(hours=24)

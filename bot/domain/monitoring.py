@@ -40,11 +40,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from bot.auth import Caller
-from bot.config import AgentRecord, AgentStatus, NumberConfig
-from bot.hours import compile_schedule
-from bot.schedule import DAYS, ServiceHours
-from bot.tickets import Ticket, TicketContact
+from bot.domain.auth import Caller
+from bot.domain.config import AgentRecord, AgentStatus, NumberConfig
+from bot.domain.hours import compile_schedule
+from bot.domain.schedule import DAYS, ServiceHours
+from bot.domain.tickets import Ticket, TicketContact
 
 # The counters of the ticket scripts (storage/lua/includes/monitor.lua), per time bucket.
 # Summed over today's buckets, except the maxima.

@@ -1,4 +1,4 @@
-"""Actions: what the pure decision (bot.decide) asks the effect jobs to do for one message.
+"""Actions: what the pure decision (bot.domain.decide) asks the effect jobs to do for one message.
 
 Each action is JSON-safe (it travels as a job argument) and carries what its effect job needs
 to be idempotent: the inbound message id plus the action's kind is the natural key.
@@ -75,7 +75,7 @@ class Subject(BaseModel):
     """Who and what an effect job acts on: the inbound message and its contact.
 
     Passed to every effect job with its action, so that no effect job has to parse the
-    message again. `contact` is the contact key (bot.phones.contact_key).
+    message again. `contact` is the contact key (bot.domain.phones.contact_key).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")

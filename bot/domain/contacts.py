@@ -17,9 +17,9 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot import phones
-from bot.errors import InvalidInputError
-from bot.models import Contact, TimelineEntry
+from bot.domain import phones
+from bot.domain.errors import InvalidInputError
+from bot.domain.models import Contact, TimelineEntry
 
 # The timeline keeps 90 days; a contact with an interaction within them has a history to show.
 HISTORY: Final = timedelta(days=90)

@@ -20,9 +20,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from bot import phones
-from bot.contacts import fold
-from bot.errors import InvalidInputError
+from bot.domain import phones
+from bot.domain.contacts import fold
+from bot.domain.errors import InvalidInputError
 
 MAX_BYTES: Final = 2 * 1024 * 1024
 MAX_ROWS: Final = 20_000

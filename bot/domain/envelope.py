@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.errors import WebhookPayloadError
+from bot.domain.errors import WebhookPayloadError
 
 WABA_OBJECT = "whatsapp_business_account"
 

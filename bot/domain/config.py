@@ -37,9 +37,9 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ValidationInfo
 
-from bot.auth import Role
-from bot.errors import InvalidInputError
-from bot.schedule import ServiceHours, field_path, validate_timezone
+from bot.domain.auth import Role
+from bot.domain.errors import InvalidInputError
+from bot.domain.schedule import ServiceHours, field_path, validate_timezone
 
 # Meta's phone_number_id is digits; ids also appear in Redis keys, so no ':' or spaces.
 ID_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
 
-from bot.schedule import (
+from bot.domain.schedule import (
     DAYS,
     DateException,
     HolidayRule,

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from bot.errors import InvalidInputError
-from bot.tickets import Ticket
+from bot.domain.errors import InvalidInputError
+from bot.domain.tickets import Ticket
 
 HISTORY_MONTHS: Final = 3
 PAGE_DEFAULT: Final = 50

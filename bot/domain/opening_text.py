@@ -137,7 +137,8 @@ def render_next_opening(
     primary tag, so `pt_BR` and `es-MX` work; anything else falls back to pt-BR).
 
     Both instants are read as wall-clock time in the number's zone: `tz` when given (pass the
-    number's ZoneInfo), otherwise `opening`'s own tzinfo (`bot.hours` answers with the number's
+    number's ZoneInfo), otherwise `opening`'s own tzinfo (`bot.domain.hours` answers with the
+    number's
     offset at the opening). Passing `tz` is exact even when a DST change falls between `now`
     and the opening. `None` (no opening within a year) gives a neutral phrase such as "as soon
     as possible", never a placeholder. Raises ValueError for naive datetimes.

@@ -1,4 +1,4 @@
-"""The fpdf2 document of a ticket transcript (bot/transcript.py renders into it).
+"""The fpdf2 document of a ticket transcript (bot/runtime/transcript.py renders into it).
 
 A module of its own so that fpdf2 (with fontTools, ~20 MB of memory) is imported on the first
 transcript a process renders, not when the web process starts: the web process is measured

@@ -1,7 +1,7 @@
 """Tickets: the request that opens (or continues) one, and the ticket records the API answers.
 
 Pure models, no I/O. `TicketRequest` travels as the `open_ticket` job's argument
-(`bot.queue.enqueue_open_ticket`); `Ticket` is what storage returns and the API serialises.
+(`bot.runtime.queue.enqueue_open_ticket`); `Ticket` is what storage returns and the API serialises.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.auth import Caller
-from bot.config import (
+from bot.domain.auth import Caller
+from bot.domain.config import (
     DEFAULT_WELCOME_MESSAGE,
     QUEUE_POSITION,
     TEXT_BODY_MAX,
@@ -50,7 +50,7 @@ class TicketRequest(BaseModel):
         natural_key: the idempotency key: the inbound wamid for a message, `callback:...` for a
             callback at the next opening. A second request with the same key never opens a
             second ticket nor attaches the message twice.
-        contact: the contact key (bot.phones.contact_key).
+        contact: the contact key (bot.domain.phones.contact_key).
         source: "message" (a customer wrote in service hours) or "callback" (the customer
             asked to be called back after hours).
         wamid: the inbound message id, attached to the ticket's messages when there is one.
@@ -115,7 +115,7 @@ class Ticket(BaseModel):
     status: TicketStatus
     agent_id: str | None
     contact: TicketContact
-    # Internal, not part of the API's answer: the contact key (bot.phones.contact_key) and
+    # Internal, not part of the API's answer: the contact key (bot.domain.phones.contact_key) and
     # the business-scoped user id of a customer without a phone number.
     contact_key: str = Field("", exclude=True)
     user_id: str | None = Field(None, exclude=True)

@@ -24,8 +24,9 @@ class ReplyRequest(BaseModel):
     Attributes:
         natural_key: the idempotency key: "<inbound wamid>:<kind>" for auto-replies, the agent
             message id for agents' replies. A second request with the same key never sends.
-        contact: the contact key (see bot.phones.contact_key) that orders this contact's sends.
-        body: Meta's body, `to` included (bot.bodies builds them).
+        contact: the contact key (see bot.domain.phones.contact_key) that orders this contact's
+        sends.
+        body: Meta's body, `to` included (bot.domain.bodies builds them).
         free_form: True for anything but a template: it may only go inside the 24-hour window.
         ticket_id: the ticket the message belongs to, when there is one.
     """

@@ -2,7 +2,7 @@
 
 Pure: `render_transcript` takes what the handler read and returns the PDF's bytes. It is
 CPU-bound (2-4 s for 400 messages of 4 KB), so the web process runs it in a render worker
-process (bot/transcript_pool.py), never on its event loop or in a thread.
+process (bot/runtime/transcript_pool.py), never on its event loop or in a thread.
 
 Text is set in Noto Sans, with Noto Emoji as fpdf2's fallback font for the characters Noto Sans
 lacks, so Portuguese accents and emoji render; both fonts ship in `bot/fonts/` (OFL, see its
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from bot.config import Language
-from bot.tickets import Ticket
+from bot.domain.config import Language
+from bot.domain.tickets import Ticket
 
 FONT_DIR: Final = Path(__file__).parent / "fonts"
 TEXT_FONT: Final = FONT_DIR / "NotoSans-Regular.ttf"
@@ -143,7 +143,9 @@ def render_transcript(transcript: Transcript) -> bytes:
     """The ticket's conversation as a PDF: a header (number, contact, times, status, agent),
     the note of `omitted` earlier messages if any, then every line with its author and local
     time, over as many pages as it takes. Deterministic for the same input."""
-    from bot.transcript_document import TranscriptDocument  # fpdf2: ~20 MB, loaded on demand
+    from bot.runtime.transcript_document import (
+        TranscriptDocument,  # fpdf2: ~20 MB, loaded on demand
+    )
 
     t = transcript
     labels = _LABELS.get(t.language, _LABELS["en"])
@@ -191,7 +193,7 @@ def render_transcript(transcript: Transcript) -> bytes:
     if not t.lines:
         pdf.multi_cell(0, 6, labels["no_messages"], new_x="LMARGIN", new_y="NEXT")
     # `paragraph`, not `multi_cell`: fpdf2's line breaker is quadratic in the line's length
-    # (bot/transcript_document.py), 40-50 s of CPU for 400 messages of 4 KB.
+    # (bot/runtime/transcript_document.py), 40-50 s of CPU for 400 messages of 4 KB.
     for line in t.lines:
         pdf.set_font("NotoSans", size=9)
         if line.inbound:

@@ -21,7 +21,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from bot.errors import PermanentError, TransientError
+from bot.domain.errors import PermanentError, TransientError
 from storage.sandbox import SandboxStore
 
 log = structlog.get_logger(__name__)
@@ -121,7 +121,7 @@ class GraphOutbox:
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     async def _request_once(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
-        """One HTTP call, with aiohttp and Graph errors mapped to bot.errors."""
+        """One HTTP call, with aiohttp and Graph errors mapped to bot.domain.errors."""
         url = f"{self._base}/{self._version}/{path}"
         headers = {"Authorization": f"Bearer {self._token}"}
         try:

@@ -25,11 +25,11 @@ from arq.constants import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from bot.actions import LogAfterHoursContact, RequestCallback, Subject
-from bot.envelope import IntakeItem
-from bot.replies import ReplyRequest
-from bot.tickets import TicketRequest
-from storage import keys
+from bot.domain.actions import LogAfterHoursContact, RequestCallback, Subject
+from bot.domain.envelope import IntakeItem
+from bot.domain.replies import ReplyRequest
+from bot.domain.tickets import TicketRequest
+from storage import keys, lua
 from storage.sends import SendsStore
 
 # Job names are what sits in Redis: renaming one is a migration (tests/test_registry.py).
@@ -78,38 +78,7 @@ def _arq_job(function: str, args: Sequence[Any], enqueue_ms: int) -> bytes:
 # enqueue depends on the claim's result; a script runs atomically, so a crash can never leave
 # a claim without its job (a claimed but unqueued message would be lost for good, because every
 # redelivery would then be seen as a duplicate).
-_INTAKE_LUA: Final = """
-local numbers, queue, stats, other = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local claim_ttl, job_ttl, score = ARGV[1], ARGV[2], ARGV[3]
-local n_items, n_other, other_max = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local new, dup, unknown = 0, 0, 0
-local known = {}
-for i = 0, n_items - 1 do
-  local a = 7 + i * 4
-  local pnid, job_id, raw, job = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local served = known[pnid]
-  if served == nil then
-    served = redis.call('SISMEMBER', numbers, pnid) == 1
-    known[pnid] = served
-  end
-  if not served then
-    unknown = unknown + 1
-  elseif redis.call('SET', KEYS[5 + i * 2], raw, 'NX', 'PX', claim_ttl) then
-    redis.call('SET', KEYS[6 + i * 2], job, 'PX', job_ttl)
-    redis.call('ZADD', queue, score, job_id)
-    new = new + 1
-  else
-    dup = dup + 1
-  end
-end
-if unknown > 0 then redis.call('HINCRBY', stats, 'unknown_number', unknown) end
-if n_other > 0 then
-  for j = 0, n_other - 1 do redis.call('LPUSH', other, ARGV[7 + n_items * 4 + j]) end
-  redis.call('LTRIM', other, 0, other_max - 1)
-  redis.call('HINCRBY', stats, 'other_event', n_other)
-end
-return {new, dup, unknown}
-"""
+_INTAKE_LUA: Final = lua.source("intake_submit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,12 +285,7 @@ def status_job_id(claim_id: str) -> str:
 
 # arq's enqueue_job costs three round trips (WATCH, EXISTS, MULTI/EXEC). The same effect in
 # one script: skip when the job (or its result) exists, else write it and queue it, atomically.
-_ENQUEUE_LUA: Final = """
-if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-return 1
-"""
+_ENQUEUE_LUA: Final = lua.source("queue_enqueue_job")
 
 
 async def _enqueue(
@@ -387,14 +351,7 @@ async def enqueue_reply(redis: ArqRedis, request: ReplyRequest) -> bool:
 
 # Make a deferred job due now: only while it waits in the queue (a running job decides for
 # itself) and only to bring it forward, never to push it back.
-_HURRY_JOB_LUA: Final = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score or tonumber(score) <= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-return 1
-"""
+_HURRY_JOB_LUA: Final = lua.source("queue_hurry_job")
 
 
 async def hurry_reply(redis: ArqRedis, natural_key: str) -> bool:
@@ -450,13 +407,7 @@ _CALLBACK_JOB_EXPIRES_EXTRA_S: Final = 367 * 24 * 3600
 
 # Move a queued job to a new time, keeping its payload: only while it waits (not while a worker
 # runs it: the running job then re-checks the schedule itself), and extending its expiry.
-_MOVE_JOB_LUA: Final = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 'running' end
-if redis.call('EXISTS', KEYS[2]) == 0 then return 'absent' end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return 'moved'
-"""
+_MOVE_JOB_LUA: Final = lua.source("queue_move_job")
 
 
 def run_callback_job_id(phone_number_id: str, row_id: str) -> str:

@@ -15,8 +15,8 @@ from typing import Annotated, Final
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from bot.config import TEXT_BODY_MAX
-from bot.contacts import fold
+from bot.domain.config import TEXT_BODY_MAX
+from bot.domain.contacts import fold
 
 CATEGORY_NAME_MAX: Final = 60
 REPLY_TITLE_MAX: Final = 30

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot.appkeys import clock_key, intake_key, queue_key, settings_key, stores_key
+from bot.appkeys import clock_key, deps_key, intake_key, queue_key, settings_key, stores_key
 from bot.deps import open_deps
 from bot.domain.clock import Clock
 from bot.runtime.transcript_pool import transcripts_ctx
@@ -34,6 +34,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
         # A plain async generator: works with aiohttp 3.13's cleanup_ctx as well as 3.14's.
         async with open_deps(settings, clock=clock) as deps:
+            app[deps_key] = deps
             app[queue_key] = deps.redis
             app[intake_key] = deps.intake
             app[stores_key] = deps.stores

@@ -6,11 +6,14 @@ from aiohttp import web
 from arq.connections import ArqRedis
 
 from bot.domain.clock import Clock
+from bot.runtime.deps import Deps
 from bot.runtime.queue import Intake
 from bot.settings import Settings
 from storage import Stores
 
 settings_key = web.AppKey("deskline.settings", Settings)
+# Everything the services need (bot.services take it, with plain values).
+deps_key = web.AppKey("deskline.deps", Deps)
 # The Redis connection the webhook enqueues on (the same pool that serves arq).
 queue_key = web.AppKey("deskline.queue", ArqRedis)
 # Claims and enqueues webhook items in one round trip.

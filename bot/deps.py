@@ -1,12 +1,14 @@
 """The composition root: `open_deps(settings)` builds and closes everything both processes use.
 
-The `Deps` it yields is defined in bot/runtime/deps.py, where services and jobs can import it.
+The `Deps` it yields is defined in bot/runtime/deps.py, where services and jobs can import it
+(re-exported here for the wiring).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Final
 
 import aiohttp
 from arq.connections import ArqRedis
@@ -18,6 +20,13 @@ from bot.runtime.outbox import GraphOutbox, Outbox, SandboxOutbox
 from bot.runtime.queue import Intake, job_deserializer, job_serializer
 from bot.settings import Settings
 from storage import Stores
+
+__all__ = ["Deps", "open_deps", "open_redis", "redis_url"]
+
+
+# Attempts of a Graph read somebody waits for (the template list): one retry, then the cached
+# copy answers (bot/services/templates.py).
+GRAPH_READ_ATTEMPTS: Final = 2
 
 
 def redis_url(settings: Settings) -> str:
@@ -60,9 +69,17 @@ async def open_deps(
     stores = Stores.on(client)
     try:
         outbox: Outbox
+        graph: GraphOutbox | None = None
         if settings.access_token is None:
             outbox = SandboxOutbox(stores.sandbox)
         else:
+            graph = GraphOutbox(
+                http,
+                base_url=settings.graph_api_url,
+                version=settings.graph_api_version,
+                token=settings.access_token.get_secret_value(),
+                attempts=GRAPH_READ_ATTEMPTS,
+            )
             outbox = GraphOutbox(
                 http,
                 base_url=settings.graph_api_url,
@@ -83,6 +100,7 @@ async def open_deps(
                 chunk_items=settings.intake_chunk_items,
             ),
             clock=clock or SystemClock(),
+            graph=graph,
         )
     finally:
         await http.close()

@@ -31,10 +31,10 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from bot.appkeys import settings_key, stores_key
+from bot.domain.auth_limits import CheckSlot, FailureLimits
 from bot.settings import Settings
 from handlers.client import client_address, client_network
 from handlers.middlewares import error_body
-from storage.ratelimit import CheckSlot, FailureLimits
 
 log = structlog.get_logger(__name__)
 

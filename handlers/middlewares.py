@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from bot.domain.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     NotFoundError,
     StorageUnavailableError,
@@ -106,6 +107,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_body(422, exc.code, exc.message, exc.field)
     except NotFoundError as exc:
         return error_body(404, "not_found", str(exc) or "not found")
+    except ForbiddenError as exc:
+        return error_body(403, "forbidden", exc.message)
     except ConflictError as exc:
         return error_body(409, exc.code, exc.message)
     except (StorageUnavailableError, RedisError, TimeoutError) as exc:

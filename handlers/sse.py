@@ -43,7 +43,7 @@ from bot.domain import auth
 from bot.domain.auth import Caller
 from bot.domain.config import AgentRecord
 from bot.domain.errors import StorageUnavailableError
-from storage.events import Event, EventsStore
+from bot.domain.events import Event
 
 log = structlog.get_logger(__name__)
 
@@ -263,7 +263,7 @@ async def serve(request: web.Request, feed: Feed) -> web.StreamResponse:
         # In a task of its own: also when the handler is being cancelled (a server with
         # handler_cancellation cancels it as the client goes away). Should Redis be
         # unreachable, the place frees itself when its heartbeat deadline passes.
-        release = asyncio.create_task(_release(events, caller.id, stream_id))
+        release = asyncio.create_task(_release(events.release_stream, caller.id, stream_id))
         _releasing.add(release)
         release.add_done_callback(_releasing.discard)
         await asyncio.shield(release)
@@ -274,6 +274,8 @@ async def serve(request: web.Request, feed: Feed) -> web.StreamResponse:
 _releasing: set[asyncio.Task[None]] = set()
 
 
-async def _release(events: EventsStore, user_id: str, stream_id: str) -> None:
+async def _release(
+    release: Callable[[str, str], Awaitable[None]], user_id: str, stream_id: str
+) -> None:
     with contextlib.suppress(RedisError, OSError, TimeoutError):
-        await events.release_stream(user_id, stream_id)
+        await release(user_id, stream_id)

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from storage.after_hours import AfterHoursStore
 from storage.agents import AgentsStore
 from storage.audit import AuditStore
+from storage.console_sessions import ConsoleSessionsStore
 from storage.contacts import ContactsStore
 from storage.dead_letters import DeadLettersStore
 from storage.events import EventsStore
@@ -42,6 +43,7 @@ class Stores:
     sandbox: SandboxStore
     sends: SendsStore
     rates: RateLimiter
+    console_sessions: ConsoleSessionsStore
     throttle: ThrottleStore
     numbers: NumbersStore
     agents: AgentsStore
@@ -66,6 +68,7 @@ class Stores:
             sandbox=SandboxStore(redis),
             sends=SendsStore(redis),
             rates=RateLimiter(redis),
+            console_sessions=ConsoleSessionsStore(redis),
             throttle=ThrottleStore(redis),
             numbers=NumbersStore(redis),
             agents=AgentsStore(redis),

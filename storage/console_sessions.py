@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from redis.asyncio import Redis
 
+from bot.domain.sessions import ConsoleSession
 from storage import keys
 
 # 256 bits each: the session id is a bearer credential, the CSRF token a per-session secret.
@@ -31,18 +31,6 @@ def _text(value: bytes | str | None) -> str:
     if value is None:
         return ""
     return value.decode() if isinstance(value, bytes) else value
-
-
-@dataclass(frozen=True, slots=True)
-class ConsoleSession:
-    """A live session. `number` is the number last selected in the header ("" when none)."""
-
-    id: str
-    token_hash: str
-    caller: str
-    csrf: str
-    created_at: datetime
-    number: str = ""
 
 
 class ConsoleSessionsStore:

@@ -16,40 +16,21 @@ an unbounded number of them.
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 from typing import Any, Final
 
 from redis.asyncio import Redis
 
+from bot.domain.events import START, Event, is_event_id
 from storage import keys, lua
+
+__all__ = ["READ_COUNT", "START", "Event", "EventsStore", "is_event_id"]
 
 # How many events one read returns at most (a reconnecting desk catches up in pages).
 READ_COUNT: Final = 100
-_STREAM_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")
-# Each half of a stream id is an unsigned 64-bit integer: Redis refuses anything larger
-# ("Invalid stream ID"), which twenty digits alone do not rule out.
-_U64_MAX: Final = 2**64 - 1
-# The id before every id: reading after it returns the whole stream.
-START: Final = "0-0"
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def is_event_id(value: str) -> bool:
-    """Whether `value` is a stream id ("<ms>-<seq>", each part at most 2**64 - 1) that `read`
-    may resume after: every value that passes is one Redis accepts."""
-    match = _STREAM_ID.fullmatch(value)
-    return match is not None and all(int(part) <= _U64_MAX for part in match.groups())
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    id: str
-    type: str
-    data: dict[str, Any]
 
 
 class EventsStore:

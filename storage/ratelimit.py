@@ -12,10 +12,9 @@ fails. Each step is one Lua call over the client's limits and the global one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from redis.asyncio import Redis
 
+from bot.domain.auth_limits import CheckSlot, FailureCount, FailureLimits, interval_ms
 from storage import keys, lua
 
 
@@ -34,7 +33,7 @@ class RateLimiter:
             per_second: sustained rate.
             burst: how many may go at once after a quiet period.
         """
-        wait = await self._acquire(keys=[keys.rate(name)], args=[_interval_ms(per_second), burst])
+        wait = await self._acquire(keys=[keys.rate(name)], args=[interval_ms(per_second), burst])
         return int(wait)
 
     async def begin_check(
@@ -70,58 +69,6 @@ class RateLimiter:
         past_global = slot.reserved and not slot.global_slot
         raw = await self._failed(keys=_check_keys(client), args=[*limits.args(), int(past_global)])
         return FailureCount(client_wait_ms=int(raw), past_global=past_global)
-
-
-@dataclass(frozen=True, slots=True)
-class FailureLimits:
-    """Budgets of failed authentications: per client a burst then a sustained rate, and one
-    rate (with a burst) across all clients."""
-
-    client_per_second: float
-    client_burst: int
-    global_per_second: float
-    global_burst: int
-
-    def args(self) -> list[int]:
-        return [
-            _interval_ms(self.client_per_second),
-            self.client_burst,
-            _interval_ms(self.global_per_second),
-            self.global_burst,
-        ]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckSlot:
-    """The limiter's answer before a credential check.
-
-    Attributes:
-        wait_ms: 0 when the check may run; else how long the client must wait first.
-        reserved: the check holds a slot of the client's budget.
-        global_slot: the check holds a slot of the global budget (False when the global
-            budget was spent but the client, having no recent failure, is checked anyway).
-    """
-
-    wait_ms: int
-    reserved: bool
-    global_slot: bool
-
-
-@dataclass(frozen=True, slots=True)
-class FailureCount:
-    """After a failed check.
-
-    Attributes:
-        client_wait_ms: > 0 when the client has used up its budget: its next check waits.
-        past_global: the check ran while the global budget was spent.
-    """
-
-    client_wait_ms: int
-    past_global: bool
-
-
-def _interval_ms(per_second: float) -> int:
-    return max(1, round(1000 / per_second))
 
 
 def _check_keys(client: str) -> list[str]:

@@ -5,6 +5,7 @@ DesklineError
 ├── InvalidInputError           bad input from a caller; carries the offending `field`
 │   └── WebhookPayloadError     a body that is not a webhook envelope (400)
 ├── NotFoundError               an API resource that does not exist (404)
+├── ForbiddenError              the caller may see it, but may not do that (403)
 ├── ConflictError               a request that contradicts current state (409); carries `code`
 └── OutboxError                 a send to Meta that did not go out
     ├── TransientError          worth retrying later: timeouts, 5xx, throttling codes
@@ -39,6 +40,17 @@ class WebhookPayloadError(InvalidInputError):
 
 class NotFoundError(DesklineError):
     """The resource does not exist (or the caller may not know that it does)."""
+
+
+class ForbiddenError(DesklineError):
+    """The caller may see the resource but may not do this to it (a service's permission check).
+
+    Whoever may not even learn that the resource exists gets NotFoundError instead.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class ConflictError(DesklineError):

@@ -1,20 +1,26 @@
 """The HTTP API under `/api/v1`: route setup and the JSON plumbing its handlers share.
 
-To add an endpoint: write the handler (read the caller with `handlers.api.auth.caller_of`),
-add its route in `setup_api`, and its entry in `bot.openapi.OPERATIONS` (a test checks that
-the two agree). Authentication needs nothing more: the middleware guards every /api/v1 path.
+To add an endpoint: write the handler (read the caller with `handlers.api.auth.caller_of`, the
+query string with `handlers.api.queries.read_query`) and add its `Operation` to
+`handlers.api.operations.OPERATIONS`: that one entry gives both its route and its part of the
+OpenAPI document. Authentication needs nothing more: the middleware guards every /api/v1 path.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from pydantic import BaseModel
 
 from bot.domain.config import is_valid_id
 from bot.domain.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from handlers.api.spec import Handler, Operation
 
 # No API body nests deeper than a few levels; a deeper one would only exercise recursion
 # limits (json.loads and the merge patch are recursive), so it is refused up front.
@@ -60,94 +66,46 @@ def model_response(model: BaseModel, status: int = 200) -> web.Response:
     )
 
 
-def setup_api(app: web.Application) -> None:
-    """Register the /api/v1 routes and the authentication middleware on `app`.
+def setup_api(app: web.Application, operations: Sequence[Operation] | None = None) -> None:
+    """Register one route per operation (default: `handlers.api.operations.OPERATIONS`), the
+    OpenAPI document of the same operations, and the authentication middleware on `app`.
 
-    Called from `handlers.setup_routes`, before the app is frozen.
+    Called from `handlers.setup_routes`, before the app is frozen. Tests pass a subset of the
+    table to see that an operation left out is neither routed nor documented.
+
+    Raises:
+        LookupError: an operation's path placeholder has no `PathParam`.
     """
     # Imported here: the route modules import the helpers above from this package.
-    from handlers.api import after_hours, agents, docs, numbers, templates
-    from handlers.api.auth import API_PREFIX, authenticate
+    from handlers.api import docs, events
+    from handlers.api.auth import authenticate
+    from handlers.api.openapi import openapi_document
+    from handlers.api.operations import OPERATIONS, PATH_PARAMS
 
+    ops = OPERATIONS if operations is None else tuple(operations)
     # Appended last, so it runs inside `observe` and `errors`: its 503s and logs are theirs.
     app.middlewares.append(authenticate)
-    p = API_PREFIX
-    r = app.router
-    r.add_get(f"{p}/openapi.json", docs.openapi_json)
-    _contact_routes(r, p)
-    _ticket_routes(app, p)
-    r.add_get(f"{p}/numbers", numbers.list_numbers)
-    r.add_put(f"{p}/numbers/{{phone_number_id}}", numbers.put_number)
-    r.add_get(f"{p}/numbers/{{phone_number_id}}", numbers.get_number)
-    r.add_patch(f"{p}/numbers/{{phone_number_id}}", numbers.patch_number)
-    r.add_delete(f"{p}/numbers/{{phone_number_id}}", numbers.delete_number)
-    r.add_get(f"{p}/numbers/{{phone_number_id}}/hours", numbers.get_hours)
-    r.add_get(f"{p}/numbers/{{phone_number_id}}/audit", numbers.get_audit)
-    r.add_get(f"{p}/numbers/{{phone_number_id}}/after-hours-contacts", after_hours.list_contacts)
-    r.add_post(
-        f"{p}/numbers/{{phone_number_id}}/after-hours-contacts/{{id}}/active-message",
-        after_hours.send_active_message,
-    )
-    r.add_get(f"{p}/templates", templates.list_templates)
-    r.add_post(f"{p}/templates/refresh", templates.refresh_templates)
-    r.add_put(f"{p}/templates/{{name}}/{{language}}", templates.put_template)
-    r.add_delete(f"{p}/templates/{{name}}/{{language}}", templates.delete_template)
-    r.add_get(f"{p}/agents", agents.list_agents)
-    r.add_put(f"{p}/agents/{{agent_id}}", agents.put_agent)
-    r.add_get(f"{p}/agents/{{agent_id}}", agents.get_agent)
-    r.add_delete(f"{p}/agents/{{agent_id}}", agents.delete_agent)
-    r.add_put(f"{p}/agents/{{agent_id}}/status", agents.put_status)
-    r.add_post(f"{p}/agents/{{agent_id}}/tokens", agents.issue_token)
-    r.add_get(f"{p}/agents/{{agent_id}}/tokens", agents.list_tokens)
-    r.add_delete(f"{p}/agents/{{agent_id}}/tokens", agents.revoke_tokens)
-    r.add_delete(f"{p}/agents/{{agent_id}}/tokens/{{token_id}}", agents.revoke_token)
-
-
-def _contact_routes(r: web.UrlDispatcher, p: str) -> None:
-    """Contacts (search, listing, import, timeline) and quick replies."""
-    from handlers.api import contacts, quick_replies
-
-    n = f"{p}/numbers/{{phone_number_id}}/contacts"
-    r.add_get(f"{p}/contacts", contacts.search_contacts)
-    r.add_post(f"{p}/contacts/import", contacts.import_contacts_to)
-    r.add_get(n, contacts.list_contacts)
-    r.add_post(f"{n}/import", contacts.import_contacts)
-    r.add_get(f"{n}/{{wa_id}}", contacts.get_contact)
-    r.add_get(f"{n}/{{wa_id}}/timeline", contacts.get_timeline)
-    qr = f"{p}/quick-replies/categories"
-    r.add_get(f"{p}/quick-replies", quick_replies.get_book)
-    r.add_post(qr, quick_replies.create_category)
-    r.add_get(f"{qr}/{{category_id}}", quick_replies.get_category)
-    r.add_put(f"{qr}/{{category_id}}", quick_replies.put_category)
-    r.add_delete(f"{qr}/{{category_id}}", quick_replies.delete_category)
-    r.add_get(f"{qr}/{{category_id}}/replies", quick_replies.list_replies)
-    r.add_post(f"{qr}/{{category_id}}/replies", quick_replies.create_reply)
-    r.add_get(f"{qr}/{{category_id}}/replies/{{reply_id}}", quick_replies.get_reply)
-    r.add_put(f"{qr}/{{category_id}}/replies/{{reply_id}}", quick_replies.put_reply)
-    r.add_delete(f"{qr}/{{category_id}}/replies/{{reply_id}}", quick_replies.delete_reply)
-
-
-def _ticket_routes(app: web.Application, p: str) -> None:
-    """Tickets, portfolios, and agents' event streams (issue 7)."""
-    from handlers.api import events, tickets
-
-    r = app.router
     events.setup_events(app)
-    r.add_get(f"{p}/numbers/{{phone_number_id}}/tickets", tickets.list_tickets)
-    r.add_put(f"{p}/numbers/{{phone_number_id}}/contacts/{{wa_id}}/owner", tickets.put_owner)
-    r.add_get(f"{p}/tickets/{{ticket_id}}", tickets.get_ticket)
-    r.add_post(f"{p}/tickets/{{ticket_id}}/messages", tickets.reply)
-    r.add_post(f"{p}/tickets/{{ticket_id}}/close", tickets.close_ticket)
-    r.add_post(f"{p}/tickets/{{ticket_id}}/transfer", tickets.transfer_ticket)
-    r.add_get(f"{p}/agents/{{agent_id}}/events", events.agent_events)
-    _desk_routes(r, p)
+    app[docs.openapi_key] = json.dumps(openapi_document(ops, PATH_PARAMS), separators=(",", ":"))
+    # One resource per path, its methods together (aiohttp merges a route into the resource
+    # added last only), so the router lists each path once, as the document does.
+    resources: dict[str, web.Resource] = {}
+    for op in ops:
+        if op.url not in resources:
+            resources[op.url] = app.router.add_resource(op.url)
+        resource = resources[op.url]
+        handler = _with_query_token(op.handler) if op.query_token else op.handler
+        if op.method == "GET":
+            resource.add_route("HEAD", handler)  # as router.add_get does
+        resource.add_route(op.method, handler)
 
 
-def _desk_routes(r: web.UrlDispatcher, p: str) -> None:
-    """Monitoring, conversation history, transcripts and ticket tags (issue 11)."""
-    from handlers.api import history, monitoring
+def _with_query_token(handler: Handler) -> Handler:
+    """`handler` in a wrapper that `authenticate` lets also authenticate by `?token=`: a
+    wrapper per app, so that the table, not a decorator, decides (and tests' apps differ)."""
+    from handlers.api.auth import accepts_query_token
 
-    r.add_get(f"{p}/monitoring", monitoring.get_monitoring)
-    r.add_get(f"{p}/numbers/{{phone_number_id}}/history", history.list_history)
-    r.add_get(f"{p}/tickets/{{ticket_id}}/transcript.pdf", history.get_transcript)
-    r.add_put(f"{p}/tickets/{{ticket_id}}/tags", history.put_tags)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        return await handler(request)
+
+    return accepts_query_token(functools.update_wrapper(wrapper, handler))

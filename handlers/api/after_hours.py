@@ -1,46 +1,26 @@
 """`/api/v1/numbers/{id}/after-hours-contacts`: the 7-day list, and active messages from it.
 
 Permissions: everybody attached to the number (agents, its managers, admins) reads the list
-and sends active messages; a caller not attached to it gets 403.
-
-`message_sent` flips when the active message is *queued* (the 202), not when Meta accepts
-it: the list is how the desk sees that somebody already followed this contact up, and two
-agents must not both send while the first one's message waits for its rate-limit slot. The
-delivery itself is shown next to it, in `active_message.status` (queued, sent, failed).
+and sends active messages; a caller not attached to it gets 403. The workflows, and why
+`message_sent` flips when the message is queued: bot/services/after_hours.py.
 """
 
 from __future__ import annotations
 
-import re
-import secrets
-from typing import Final
-
 from aiohttp import web
 
-from bot.appkeys import clock_key, queue_key, stores_key
-from bot.domain import auth, bodies
+from bot.appkeys import deps_key
 from bot.domain.config import parse_body
-from bot.domain.errors import ConflictError, InvalidInputError, NotFoundError
-from bot.domain.replies import ReplyKind, ReplyRequest
-from bot.runtime.queue import enqueue_reply
+from bot.services import after_hours
+from bot.services.after_hours import ActiveMessageInput, AfterHoursPage
 from handlers.api import model_response, path_id, read_json
-from handlers.api.auth import caller_of, forbid_unless
-from handlers.api.templates import find_template
-from storage.after_hours import (
-    REQUESTED_RETURNS,
-    ROW_ID_PATTERN,
-    ActiveMessageInput,
-    AfterHoursContact,
-    AfterHoursPage,
-)
-
-_ROW_ID_RE: Final = re.compile(ROW_ID_PATTERN)
-_BOOLS: Final = {"true": True, "false": False}
+from handlers.api.auth import caller_of
+from handlers.api.queries import AfterHoursQuery, read_query
 
 
 def _number(request: web.Request) -> str:
     number = path_id(request, "phone_number_id")
-    forbid_unless(auth.can_read_number(caller_of(request), number), "not attached to this number")
+    after_hours.require_attached(caller_of(request), number)
     return number
 
 
@@ -51,24 +31,14 @@ async def list_contacts(request: web.Request) -> web.Response:
     is a 422 naming the parameter.
     """
     number = _number(request)
-    requested = request.query.get("requested_return")
-    if requested is not None and requested not in REQUESTED_RETURNS:
-        raise InvalidInputError("requested_return must be yes, no or N/D", "requested_return")
-    raw_sent = request.query.get("message_sent")
-    if raw_sent is not None and raw_sent.lower() not in _BOOLS:
-        raise InvalidInputError("message_sent must be true or false", "message_sent")
-    sent = None if raw_sent is None else _BOOLS[raw_sent.lower()]
-    stores = request.app[stores_key]
-    config = await stores.numbers.config(number)
-    if config is None:
-        raise NotFoundError(f"number {number} not found")
-    rows = await stores.after_hours.rows(number, request.app[clock_key].now())
-    items = [
-        row.view(config.zone)
-        for row in rows
-        if (requested is None or row.requested_return == requested)
-        and (sent is None or row.message_sent == sent)
-    ]
+    q = read_query(request, AfterHoursQuery)
+    items = await after_hours.contacts(
+        request.app[deps_key],
+        caller_of(request),
+        number,
+        requested_return=q.requested_return,
+        message_sent=q.message_sent,
+    )
     return model_response(AfterHoursPage(items=items))
 
 
@@ -83,83 +53,7 @@ async def send_active_message(request: web.Request) -> web.Response:
     """
     number = _number(request)
     body = parse_body(ActiveMessageInput, await read_json(request))
-    view = await queue_active_message(
-        request, number, request.match_info["id"], body, actor=caller_of(request).id
+    view = await after_hours.send_active_message(
+        request.app[deps_key], caller_of(request), number, request.match_info["id"], body
     )
     return model_response(view, status=202)
-
-
-async def queue_active_message(
-    request: web.Request, number: str, rid: str, body: ActiveMessageInput, *, actor: str
-) -> AfterHoursContact:
-    """Queue an active message to after-hours row `rid`: the API's and the console's one path.
-
-    Raises:
-        NotFoundError: no such row (or number).
-        InvalidInputError: `template`, `variables` or `variables[i]`.
-        ConflictError: `already_sent` within 24 hours without `force`.
-    """
-    stores = request.app[stores_key]
-    now = request.app[clock_key].now()
-    config = await stores.numbers.config(number)
-    row = (
-        None
-        if _ROW_ID_RE.fullmatch(rid) is None
-        else await stores.after_hours.get(number, rid, now)
-    )
-    if config is None or row is None:
-        raise NotFoundError(f"no after-hours contact {rid} on number {number}")
-    template = await find_template(request, body.template, body.language)
-    if template is None:
-        raise InvalidInputError(
-            f"unknown template {body.template} ({body.language}): not in the WABA's approved"
-            " templates nor registered",
-            "template",
-        )
-    template.check(body.variables)
-    # One send per accepted request: the POST carries no idempotency key of its own (the
-    # 24-hour mark is what stops an accidental repeat), so the key names this request.
-    natural_key = f"active:{number}:{row.contact}:{template.name}:{secrets.token_hex(8)}"
-    after_hours = stores.after_hours
-    if not await after_hours.claim_active_message(
-        number, row.contact, template.name, natural_key, force=body.force
-    ):
-        raise ConflictError(
-            "already_sent",
-            f"template {template.name} already went to this contact within 24 hours;"
-            ' send with "force": true to send it again',
-        )
-    reply = ReplyRequest(
-        natural_key=natural_key,
-        phone_number_id=number,
-        wa_id=row.wa_id,
-        user_id=row.user_id,
-        contact=row.contact,
-        kind=ReplyKind.ACTIVE_MESSAGE,
-        body=bodies.template(
-            bodies.recipient(row.wa_id, row.user_id),
-            template.name,
-            template.language,
-            body.variables,
-            tag=natural_key,
-        ),
-        free_form=False,
-        author=actor,
-    )
-    try:
-        await enqueue_reply(request.app[queue_key], reply)
-    except BaseException:
-        # Not queued: free the 24-hour mark, or a retry of this request would get a 409.
-        await after_hours.release_active_message(number, row.contact, template.name, natural_key)
-        raise
-    await after_hours.mark_message_sent(
-        number,
-        rid,
-        template=template.name,
-        language=template.language,
-        natural_key=natural_key,
-        at=now,
-        by=actor,
-    )
-    updated = await after_hours.get(number, rid, now)
-    return (updated or row).view(config.zone)

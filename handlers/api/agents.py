@@ -14,62 +14,30 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.appkeys import clock_key, queue_key, stores_key
+from bot.appkeys import deps_key, stores_key
 from bot.domain import auth
 from bot.domain.auth import Caller
-from bot.domain.config import (
-    AgentInput,
-    AgentPage,
-    AgentRecord,
-    IssuedToken,
-    StatusInput,
-    TokenPage,
-    parse_body,
-)
+from bot.domain.config import AgentInput, AgentPage, AgentRecord, StatusInput, TokenPage, parse_body
 from bot.domain.errors import NotFoundError
-from bot.runtime.queue import enqueue_drain_queue
+from bot.services import agents
 from handlers.api import model_response, path_id, read_json
-from handlers.api.auth import caller_of, forbid_unless
-
-_ADMINS_ONLY = "only admins manage agents and tokens"
+from handlers.api.auth import caller_of
 
 
 def _agent_id(request: web.Request) -> str:
     return path_id(request, "agent_id")
 
 
-def _missing(agent_id: str) -> NotFoundError:
-    return NotFoundError(f"agent {agent_id} not found")
-
-
 async def visible_agent(request: web.Request, agent_id: str) -> AgentRecord:
-    """The agent, whole (all its numbers), if the caller may read it
-    (`bot.domain.auth.can_read_agent`).
-
-    For authorisation decisions: render it with `shown_to`, never as it is.
-
-    Raises:
-        NotFoundError: there is no such agent, or the caller may not see it; both answer the
-            same 404, so an existence is never revealed to whoever may not know it.
-    """
-    agent = await request.app[stores_key].agents.get(agent_id)
-    if agent is None or not auth.can_read_agent(caller_of(request), agent_id, agent.numbers):
-        raise _missing(agent_id)
-    return agent
+    """The agent, whole, if the caller may read it (`bot.services.agents.visible_agent`: 404
+    alike for a missing one and one they may not see). Render it with `shown_to`."""
+    return await agents.visible_agent(request.app[stores_key], caller_of(request), agent_id)
 
 
 def shown_to(caller: Caller, agent: AgentRecord) -> AgentRecord:
     """The agent as `caller` may see it: of its numbers, only those the caller may know."""
     numbers = auth.visible_numbers(caller, agent.id, agent.numbers)
     return agent if numbers == agent.numbers else agent.model_copy(update={"numbers": numbers})
-
-
-async def _admins_only(request: web.Request, agent_id: str) -> None:
-    """Admins pass. Anybody else: 404 for an agent they may not see, else 403."""
-    if auth.can_manage_agents(caller_of(request)):
-        return
-    await visible_agent(request, agent_id)
-    forbid_unless(False, _ADMINS_ONLY)
 
 
 async def list_agents(request: web.Request) -> web.Response:
@@ -96,12 +64,10 @@ async def put_agent(request: web.Request) -> web.Response:
     replace one, so the answer depends on the caller alone and reveals nothing.
     """
     agent_id = _agent_id(request)
-    forbid_unless(auth.can_manage_agents(caller_of(request)), _ADMINS_ONLY)
+    caller = caller_of(request)
+    agents.require_agent_admin(caller)  # 403 before the body is read
     data = parse_body(AgentInput, await read_json(request))
-    record, created = await request.app[stores_key].agents.put(
-        agent_id, data, at=request.app[clock_key].now()
-    )
-    await _drain_for(request, record, "agent_changed")
+    record, created = await agents.put_agent(request.app[deps_key], caller, agent_id, data)
     return model_response(record, status=201 if created else 200)
 
 
@@ -113,10 +79,7 @@ async def get_agent(request: web.Request) -> web.Response:
 
 async def delete_agent(request: web.Request) -> web.Response:
     """Delete an agent and revoke its tokens (admins): 204, or 404 when there was none."""
-    agent_id = _agent_id(request)
-    await _admins_only(request, agent_id)
-    if not await request.app[stores_key].agents.delete(agent_id):
-        raise _missing(agent_id)
+    await agents.delete_agent(request.app[deps_key], caller_of(request), _agent_id(request))
     return web.Response(status=204)
 
 
@@ -128,29 +91,12 @@ async def put_status(request: web.Request) -> web.Response:
     Idempotent: the same status again keeps `status_changed_at`. 409 `agent_changed` when an
     admin changed the agent's numbers between the permission check and the write.
     """
-    agent_id = _agent_id(request)
     caller = caller_of(request)
-    agent = await visible_agent(request, agent_id)
-    forbid_unless(
-        auth.can_set_status(caller, agent_id, agent.numbers),
-        "only the agent, an admin or a manager of every number the agent serves",
-    )
+    agent = await visible_agent(request, _agent_id(request))
+    agents.require_status_change(caller, agent)  # 403 before the body is read
     data = parse_body(StatusInput, await read_json(request))
-    # A manager's right depends on the agent's numbers: the write re-checks them.
-    checked = None if caller.is_admin or caller.id == agent_id else agent.numbers
-    record = await request.app[stores_key].agents.set_status(
-        agent_id, data.status, at=request.app[clock_key].now(), if_numbers=checked
-    )
-    await _drain_for(request, record, "agent_online")
+    record = await agents.set_status(request.app[deps_key], caller, agent, data.status)
     return model_response(shown_to(caller, record))
-
-
-async def _drain_for(request: web.Request, record: AgentRecord, reason: str) -> None:
-    """An online agent may have room now (came online, more slots, a new number): their
-    numbers' queues drain (issue 7). Draining when nothing changed is harmless."""
-    if record.status == "online" and record.slots > 0:
-        for number in record.numbers:
-            await enqueue_drain_queue(request.app[queue_key], number, reason)
 
 
 async def issue_token(request: web.Request) -> web.Response:
@@ -159,41 +105,29 @@ async def issue_token(request: web.Request) -> web.Response:
     The token is in this answer only; storage keeps its SHA-256 digest. Not idempotent by
     design: each call issues another token (revoke the ones you lose).
     """
-    agent_id = _agent_id(request)
-    caller = caller_of(request)
-    await _admins_only(request, agent_id)
-    token = auth.new_token()
-    digest = auth.hash_token(token)
-    token_id = auth.token_id(digest)
-    await request.app[stores_key].agents.add_token(
-        agent_id, digest, token_id, actor=caller.id, at=request.app[clock_key].now()
-    )
-    return model_response(IssuedToken(token=token, token_id=token_id, agent_id=agent_id), 201)
+    issued = await agents.issue_token(request.app[deps_key], caller_of(request), _agent_id(request))
+    return model_response(issued, 201)
 
 
 async def list_tokens(request: web.Request) -> web.Response:
     """The agent's live tokens by id and creation time (admins); never the tokens."""
     agent_id = _agent_id(request)
-    await _admins_only(request, agent_id)
-    store = request.app[stores_key].agents
-    if await store.get(agent_id) is None:
-        raise _missing(agent_id)
-    return model_response(TokenPage(items=await store.tokens(agent_id)))
+    stores = request.app[stores_key]
+    await agents.require_admin_over(stores, caller_of(request), agent_id)
+    if await stores.agents.get(agent_id) is None:
+        raise NotFoundError(f"agent {agent_id} not found")
+    return model_response(TokenPage(items=await stores.agents.tokens(agent_id)))
 
 
 async def revoke_tokens(request: web.Request) -> web.Response:
     """Revoke every token of the agent (admins): 204. Idempotent."""
-    agent_id = _agent_id(request)
-    await _admins_only(request, agent_id)
-    await request.app[stores_key].agents.revoke_tokens(agent_id)
+    await agents.revoke_tokens(request.app[deps_key], caller_of(request), _agent_id(request))
     return web.Response(status=204)
 
 
 async def revoke_token(request: web.Request) -> web.Response:
     """Revoke one token by id (admins): 204, or 404 when the agent has no such token."""
     agent_id = _agent_id(request)
-    await _admins_only(request, agent_id)
     token_id = request.match_info["token_id"]
-    if not await request.app[stores_key].agents.revoke_token(agent_id, token_id):
-        raise NotFoundError(f"agent {agent_id} has no token {token_id}")
+    await agents.revoke_token(request.app[deps_key], caller_of(request), agent_id, token_id)
     return web.Response(status=204)

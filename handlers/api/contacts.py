@@ -10,104 +10,50 @@ import contacts into it (the desk's agents build their portfolios).
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Final, Literal
+from typing import Final
 
 from aiohttp import web
 
-from bot.appkeys import clock_key, stores_key
+from bot.appkeys import clock_key, deps_key, stores_key
 from bot.domain import auth
-from bot.domain.config import is_valid_id
 from bot.domain.contacts import (
     HISTORY,
     ContactFilter,
     ContactHit,
     ContactPage,
     Cursor,
-    ImportReport,
-    ImportRowError,
     Query,
     SearchPage,
-    ServedBy,
     TimelineCursor,
     TimelinePage,
-    has_history,
     timeline_page,
 )
-from bot.domain.contacts_import import COUNTRY_PATTERN, FILE_FIELD, MAX_BYTES, parse_csv
+from bot.domain.contacts_import import FILE_FIELD, MAX_BYTES
 from bot.domain.errors import InvalidInputError, NotFoundError
 from bot.domain.models import Contact
+from bot.services import contacts as contacts_service
 from handlers.api import model_response, path_id
 from handlers.api.auth import caller_of, forbid_unless
+from handlers.api.queries import CONTACT_ID_MAX as WA_ID_MAX
+from handlers.api.queries import (
+    ImportQuery,
+    ImportToQuery,
+    ListContactsQuery,
+    SearchContactsQuery,
+    TimelineQuery,
+    read_query,
+)
 
-QUERY_MAX: Final = 100
-FILTER_MAX: Final = 254
-WA_ID_MAX: Final = 128
-SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX = 20, 100
-LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 50, 200
-TIMELINE_LIMIT_DEFAULT, TIMELINE_LIMIT_MAX = 100, 500
 # Entries read for a text search or an older page: a contact's 90 days rarely hold more.
 TIMELINE_SCAN_MAX: Final = 5000
-# Rows with errors listed in an import report (all are counted).
-IMPORT_ERRORS_LISTED: Final = 200
 # Room for the multipart envelope around a file of MAX_BYTES.
 _MULTIPART_SLACK: Final = 64 * 1024
 
 _NOT_ATTACHED: Final = "not attached to this number"
-# `?from=2026-01-05T10:00:00+00:00` unencoded reaches us with the '+' decoded as a space.
-_SPACE_OFFSET = re.compile(r" (\d{2}(?::?\d{2})?)$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-# --- query parameters -----------------------------------------------------------------------
-
-
-def _int(request: web.Request, name: str, default: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= high:
-        raise InvalidInputError(f"{name} must be an integer from 1 to {high}", name)
-    return value
-
-
-def _text(request: web.Request, name: str, high: int = FILTER_MAX) -> str | None:
-    """An optional text parameter; empty means absent."""
-    raw = request.query.get(name)
-    if raw is None or not raw.strip():
-        return None
-    if len(raw) > high:
-        raise InvalidInputError(f"{name} has at most {high} characters", name)
-    return raw.strip()
-
-
-def _instant(request: web.Request, name: str) -> datetime | None:
-    raw = _text(request, name, 64)
-    if raw is None:
-        return None
-    try:
-        at = datetime.fromisoformat(_SPACE_OFFSET.sub(r"+\1", raw))
-    except ValueError:
-        at = None
-    if at is None or at.utcoffset() is None:
-        raise InvalidInputError(
-            f"{name} must be an ISO 8601 instant with an offset, e.g. 2026-01-05T10:00:00-03:00",
-            name,
-        )
-    return at
-
-
-def _order(request: web.Request) -> Literal["asc", "desc"]:
-    raw = request.query.get("order", "desc")
-    if raw == "asc":
-        return "asc"
-    if raw == "desc":
-        return "desc"
-    raise InvalidInputError("order must be asc or desc", "order")
+# --- path parameters (the query's: handlers.api.queries) ----------------------------------
 
 
 def _number(request: web.Request) -> str:
@@ -126,33 +72,8 @@ def _wa_id(request: web.Request) -> str:
 # --- answers ------------------------------------------------------------------------------
 
 
-async def served_by(request: web.Request, contacts: list[Contact]) -> dict[str, ServedBy]:
-    """The agent serving each contact right now, by `f"{number}:{key}"`; absent when none
-    (no active ticket, or a ticket still waiting in the queue)."""
-    stores = request.app[stores_key]
-    tickets = await stores.tickets.open_for_contacts([(c.phone_number_id, c.key) for c in contacts])
-    held = {pair: t.agent_id for pair, t in tickets.items() if t.agent_id}
-    agents = {a.id: a for a in await stores.agents.get_many(sorted(set(held.values())))}
-    return {
-        f"{pnid}:{key}": ServedBy(agent_id=agent_id, name=agents[agent_id].name)
-        for (pnid, key), agent_id in held.items()
-        if agent_id in agents
-    }
-
-
-async def _hits(request: web.Request, contacts: list[Contact]) -> list[ContactHit]:
-    now = request.app[clock_key].now()
-    serving = await served_by(request, contacts)
-    return [
-        ContactHit(
-            number=c.phone_number_id,
-            contact=c,
-            has_history=has_history(c, now),
-            window_open=c.window_open(now),
-            served_by=serving.get(f"{c.phone_number_id}:{c.key}"),
-        )
-        for c in contacts
-    ]
+async def _hits(request: web.Request, found: list[Contact]) -> list[ContactHit]:
+    return await contacts_service.hits(request.app[deps_key], found)
 
 
 # --- handlers -----------------------------------------------------------------------------
@@ -169,17 +90,12 @@ async def search_contacts(request: web.Request) -> web.Response:
     """
     caller = caller_of(request)
     stores = request.app[stores_key]
-    text = _text(request, "q", QUERY_MAX)
-    if text is None:
-        raise InvalidInputError("q is required: a name or a phone number", "q")
-    query = Query.parse(text)
+    params = read_query(request, SearchContactsQuery)
+    query = Query.parse(params.q)
     if query is None:
         raise InvalidInputError("q must hold a letter or a digit", "q")
-    limit = _int(request, "limit", SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX)
-    number = request.query.get("number")
+    limit, number = params.limit, params.number
     if number is not None:
-        if not is_valid_id(number):
-            raise InvalidInputError("number must be a phone_number_id", "number")
         forbid_unless(auth.can_read_number(caller, number), _NOT_ATTACHED)
         numbers = [number]
     elif caller.is_admin:
@@ -197,30 +113,29 @@ async def list_contacts(request: web.Request) -> web.Response:
     ignored), `id` (contact key, wa_id or user id), `from`/`to` (ISO instants bounding the
     last interaction). Pages of `limit` (default 50, max 200) with `cursor`."""
     number = _number(request)
-    name = _text(request, "name")
-    phone = _text(request, "phone")
+    params = read_query(request, ListContactsQuery)
+    name, phone = params.name, params.phone
     name_query = Query.of_name(name) if name is not None else None
     if name is not None and name_query is None:
         raise InvalidInputError("name must hold a letter or a digit", "name")
     phone_query = Query.of_phone(phone) if phone is not None else None
     if phone is not None and phone_query is None:
         raise InvalidInputError("phone must hold at least 4 digits", "phone")
-    since, until = _instant(request, "from"), _instant(request, "to")
+    since, until = params.from_, params.to
     if since is not None and until is not None and since > until:
         raise InvalidInputError("from must not be after to", "from")
     where = ContactFilter(
         name=name_query,
         phone=phone_query,
-        email=_text(request, "email"),
-        city=_text(request, "city"),
-        document=_text(request, "document"),
-        id=_text(request, "id", WA_ID_MAX),
+        email=params.email,
+        city=params.city,
+        document=params.document,
+        id=params.id,
         since=since,
         until=until,
     )
-    raw_cursor = _text(request, "cursor", 64)
-    cursor = Cursor.parse(raw_cursor) if raw_cursor is not None else None
-    limit = _int(request, "limit", LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)
+    cursor = Cursor.parse(params.cursor) if params.cursor is not None else None
+    limit = params.limit
     contacts, next_cursor = await request.app[stores_key].contacts.page(
         number, where, cursor, limit
     )
@@ -266,24 +181,15 @@ async def _upload(request: web.Request) -> bytes:
 
 
 async def _import(request: web.Request, number: str) -> web.Response:
-    forbid_unless(auth.can_read_number(caller_of(request), number), _NOT_ATTACHED)
-    stores = request.app[stores_key]
-    if await stores.numbers.get(number) is None:
+    caller = caller_of(request)
+    contacts_service.require_attached(caller, number)
+    # 404 before the upload is read (the service checks again).
+    if await request.app[stores_key].numbers.get(number) is None:
         raise NotFoundError(f"number {number} not found")
-    country = request.query.get("country")
-    if country is not None and not re.fullmatch(COUNTRY_PATTERN, country):
-        raise InvalidInputError("country must be a calling code of 1-3 digits, e.g. 55", "country")
-    parsed = parse_csv(await _upload(request), country=country)
-    counts = await stores.contacts.import_rows(number, parsed.rows, request.app[clock_key].now())
-    report = ImportReport(
-        imported=counts.imported,
-        updated=counts.updated,
-        unchanged=counts.unchanged,
-        errors=[
-            ImportRowError(row=e.row, field=e.field, message=e.message)
-            for e in parsed.errors[:IMPORT_ERRORS_LISTED]
-        ],
-        error_count=len(parsed.errors),
+    country = read_query(request, ImportQuery).country
+    data = await _upload(request)
+    report = await contacts_service.import_contacts(
+        request.app[deps_key], caller, number, data, country=country
     )
     return model_response(report)
 
@@ -301,10 +207,7 @@ async def import_contacts(request: web.Request) -> web.Response:
 
 async def import_contacts_to(request: web.Request) -> web.Response:
     """`POST /api/v1/contacts/import?number=`: the same as the per-number import."""
-    number = request.query.get("number")
-    if number is None or not is_valid_id(number):
-        raise InvalidInputError("number is required: the phone_number_id to import into", "number")
-    return await _import(request, number)
+    return await _import(request, read_query(request, ImportToQuery).number)
 
 
 async def get_timeline(request: web.Request) -> web.Response:
@@ -313,11 +216,9 @@ async def get_timeline(request: web.Request) -> web.Response:
     text contains `q` when given (accents and case ignored). 404 for an unknown contact."""
     number = _number(request)
     wa_id = _wa_id(request)
-    q = _text(request, "q", QUERY_MAX)
-    order = _order(request)
-    limit = _int(request, "limit", TIMELINE_LIMIT_DEFAULT, TIMELINE_LIMIT_MAX)
-    raw_cursor = _text(request, "cursor", 300)
-    cursor = TimelineCursor.parse(raw_cursor) if raw_cursor is not None else None
+    params = read_query(request, TimelineQuery)
+    q, order, limit = params.q, params.order, params.limit
+    cursor = TimelineCursor.parse(params.cursor) if params.cursor is not None else None
     stores = request.app[stores_key]
     contact = await stores.contacts.get(number, wa_id)
     if contact is None:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from functools import cache
+from typing import Final
 
 from aiohttp import web
 
-from bot.openapi import openapi_document
-
-
-@cache
-def _body() -> str:
-    # Built once per process: the document depends only on the code.
-    return json.dumps(openapi_document(), separators=(",", ":"))
+# The document of the operations this app serves, as JSON text: `setup_api` builds it from the
+# same table it registers the routes from. Local to the API (nothing else reads it), so it is
+# kept here rather than in bot/appkeys.py.
+openapi_key: Final = web.AppKey("deskline.openapi", str)
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.Response(text=_body(), content_type="application/json")
+    """The OpenAPI 3.1 document of the operations this app serves."""
+    return web.Response(text=request.app[openapi_key], content_type="application/json")

@@ -22,10 +22,11 @@ from bot.domain import auth
 from bot.domain.auth import Caller
 from bot.domain.config import AgentRecord
 from bot.domain.errors import InvalidInputError, NotFoundError
+from bot.domain.events import is_event_id
 from handlers import sse
 from handlers.api import path_id
-from handlers.api.auth import accepts_query_token, caller_again, caller_of, forbid_unless
-from storage.events import is_event_id
+from handlers.api.auth import caller_again, caller_of, forbid_unless
+from handlers.api.queries import EventsQuery, read_query
 
 
 def setup_events(app: web.Application) -> None:
@@ -33,7 +34,6 @@ def setup_events(app: web.Application) -> None:
     sse.setup_streams(app)
 
 
-@accepts_query_token
 async def agent_events(request: web.Request) -> web.StreamResponse:
     """Stream the agent's events (to the agent, admins, managers of one of its numbers).
 
@@ -53,7 +53,9 @@ async def agent_events(request: web.Request) -> web.StreamResponse:
     forbid_unless(auth.can_read_agent(caller, agent_id, numbers), "not your agent")
     if agent is None:
         raise NotFoundError(f"agent {agent_id} not found")
-    last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+    # The header wins, and the query is read only without it: an EventSource reconnects with
+    # the header and the URL it started with, whose `last_event_id` may be stale or bad.
+    last = request.headers.get("Last-Event-ID") or read_query(request, EventsQuery).last_event_id
     if last is not None and not is_event_id(last):
         raise InvalidInputError(
             "Last-Event-ID must be an event id such as 1700000000000-0", "Last-Event-ID"

@@ -10,17 +10,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.appkeys import clock_key, stores_key
-from bot.domain.config import is_valid_id
-from bot.domain.errors import InvalidInputError, NotFoundError
-from bot.domain.monitoring import (
-    DETAIL_DEFAULT,
-    DETAIL_MAX,
-    build_monitoring,
-    can_monitor,
-    day_start,
-)
+from bot.domain.errors import NotFoundError
+from bot.domain.monitoring import build_monitoring, can_monitor, day_start
 from handlers.api import model_response
 from handlers.api.auth import caller_of, forbid_unless
+from handlers.api.queries import MonitoringQuery, read_query
 
 
 async def get_monitoring(request: web.Request) -> web.Response:
@@ -33,10 +27,9 @@ async def get_monitoring(request: web.Request) -> web.Response:
     """
     caller = caller_of(request)
     stores = request.app[stores_key]
-    number = request.query.get("number")
+    q = read_query(request, MonitoringQuery)
+    number = q.number
     if number is not None:
-        if not is_valid_id(number):
-            raise InvalidInputError("number must be 1-64 characters of A-Z a-z 0-9 _ . -", "number")
         forbid_unless(can_monitor(caller, number), "monitoring: admins and managers of the number")
         scope = [number]
     else:
@@ -44,9 +37,6 @@ async def get_monitoring(request: web.Request) -> web.Response:
             caller.is_admin or caller.role == "manager", "monitoring: admins and managers"
         )
         scope = await stores.numbers.ids() if caller.is_admin else sorted(caller.numbers)
-    raw_details = request.query.get("details", str(DETAIL_DEFAULT))
-    if not raw_details.isdigit() or int(raw_details) > DETAIL_MAX:
-        raise InvalidInputError(f"details must be an integer from 0 to {DETAIL_MAX}", "details")
     served = await stores.numbers.get_many(scope)
     if number is not None and not served:
         raise NotFoundError(f"number {number} not found")
@@ -55,6 +45,6 @@ async def get_monitoring(request: web.Request) -> web.Response:
     snapshots = await stores.monitoring.snapshots(
         [(pnid, day_start(config.zone, now)) for pnid, config in configs.items()],
         now=now,
-        detail=int(raw_details),
+        detail=q.details,
     )
     return model_response(build_monitoring(snapshots, dict(configs), now))

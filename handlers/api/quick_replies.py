@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.appkeys import clock_key, stores_key
+from bot.appkeys import deps_key, stores_key
 from bot.domain import auth
-from bot.domain.config import is_valid_id, parse_body
-from bot.domain.errors import InvalidInputError, NotFoundError
+from bot.domain.config import parse_body
+from bot.domain.errors import NotFoundError
 from bot.domain.quick_replies import CategoryInput, CategoryPage, ReplyInput, ReplyPage
+from bot.services import quick_replies
 from handlers.api import model_response, path_id, read_json
 from handlers.api.auth import caller_of, forbid_unless
+from handlers.api.queries import QuickRepliesQuery, read_query
 
 
 def _owner(request: web.Request) -> str:
@@ -36,10 +38,8 @@ async def get_book(request: web.Request) -> web.Response:
     `number` (optional) asks on behalf of one number: 403 when the caller does not serve it,
     otherwise the same set (quick replies are per user, not per number).
     """
-    number = request.query.get("number")
+    number = read_query(request, QuickRepliesQuery).number
     if number is not None:
-        if not is_valid_id(number):
-            raise InvalidInputError("number must be a phone_number_id", "number")
         forbid_unless(
             auth.can_read_number(caller_of(request), number), "not attached to this number"
         )
@@ -51,8 +51,8 @@ async def create_category(request: web.Request) -> web.Response:
     """Create a category (201); a name the caller already uses answers that category (200).
     422 naming `name` (1-60 characters, one line); 409 `limit_reached`."""
     data = parse_body(CategoryInput, await read_json(request))
-    category, created = await request.app[stores_key].quick_replies.create_category(
-        _owner(request), data, request.app[clock_key].now()
+    category, created = await quick_replies.create_category(
+        request.app[deps_key], caller_of(request), data
     )
     return model_response(category, status=201 if created else 200)
 
@@ -67,8 +67,8 @@ async def put_category(request: web.Request) -> web.Response:
     """Rename a category; 409 `name_taken` when another category has the name."""
     category_id = _category_id(request)
     data = parse_body(CategoryInput, await read_json(request))
-    category = await request.app[stores_key].quick_replies.rename_category(
-        _owner(request), category_id, data, request.app[clock_key].now()
+    category = await quick_replies.rename_category(
+        request.app[deps_key], caller_of(request), category_id, data
     )
     return model_response(category)
 
@@ -76,8 +76,8 @@ async def put_category(request: web.Request) -> web.Response:
 async def delete_category(request: web.Request) -> web.Response:
     """Delete a category and its replies: 204, or 404."""
     category_id = _category_id(request)
-    if not await request.app[stores_key].quick_replies.delete_category(
-        _owner(request), category_id
+    if not await quick_replies.delete_category(
+        request.app[deps_key], caller_of(request), category_id
     ):
         raise NotFoundError(f"quick reply category {category_id} not found")
     return web.Response(status=204)
@@ -96,8 +96,8 @@ async def create_reply(request: web.Request) -> web.Response:
     `title_taken` (the title holds another text) or `limit_reached`."""
     category_id = _category_id(request)
     data = parse_body(ReplyInput, await read_json(request))
-    reply, created = await request.app[stores_key].quick_replies.create_reply(
-        _owner(request), category_id, data, request.app[clock_key].now()
+    reply, created = await quick_replies.create_reply(
+        request.app[deps_key], caller_of(request), category_id, data
     )
     return model_response(reply, status=201 if created else 200)
 
@@ -112,8 +112,8 @@ async def put_reply(request: web.Request) -> web.Response:
     """Replace a reply's title and text; 409 `title_taken`."""
     category_id, reply_id = _category_id(request), _reply_id(request)
     data = parse_body(ReplyInput, await read_json(request))
-    reply = await request.app[stores_key].quick_replies.update_reply(
-        _owner(request), category_id, reply_id, data, request.app[clock_key].now()
+    reply = await quick_replies.update_reply(
+        request.app[deps_key], caller_of(request), category_id, reply_id, data
     )
     return model_response(reply)
 
@@ -121,8 +121,8 @@ async def put_reply(request: web.Request) -> web.Response:
 async def delete_reply(request: web.Request) -> web.Response:
     """Delete a reply: 204, or 404."""
     category_id, reply_id = _category_id(request), _reply_id(request)
-    if not await request.app[stores_key].quick_replies.delete_reply(
-        _owner(request), category_id, reply_id
+    if not await quick_replies.delete_reply(
+        request.app[deps_key], caller_of(request), category_id, reply_id
     ):
         raise NotFoundError(f"quick reply {reply_id} not found")
     return web.Response(status=204)

@@ -2,9 +2,9 @@
 
 Pages are Jinja2 templates (aiohttp-jinja2); htmx (vendored under static/, no build step)
 swaps the fragments forms answer with and follows the live event stream. Who may see and do
-what is decided by the API's own rules (`bot.domain.auth`, `bot.domain.tickets`); writes go through
-the
-stores and validation the API handlers use, so a 422 names the same field in both.
+what is decided by the API's own rules (`bot.domain.auth`, `bot.domain.tickets`); every write
+is the API's use case in `bot.services` (never `handlers.api`), so a 422 names the same field
+in both.
 
 To add a page: write its handler (read the user with `handlers.console.context.user_of`), add
 its route in `setup_console`. The middleware (handlers/console/session.py) already requires a

@@ -1,49 +1,37 @@
 """Console page of a number's after-hours contacts: the 7-day table, and the dialog that sends
 an active message (pick a template, fill its variables, send).
 
-Reads are the API's (`AfterHoursStore.rows` → `Row.view`), and sending follows
-`POST /api/v1/numbers/{id}/after-hours-contacts/{id}/active-message` step by step: the same
-input model (`ActiveMessageInput`), template lookup (`handlers.api.templates.find_template`)
-and check (`Template.check`), the same 24-hour claim, `send_reply` job and row update. So the
-422 names the same field (`template`, `variables`, `variables[i]`) and a repeat within 24
-hours is the same 409 `already_sent`, with the same `force`.
+The list and the send are the API's use cases (`bot.services.after_hours.contacts` and
+`send_active_message`, with `bot.services.templates`): the same input model
+(`ActiveMessageInput`), template lookup and check, 24-hour claim, `send_reply` job and row
+update. So the 422 names the same field (`template`, `variables`, `variables[i]`) and a
+repeat within 24 hours is the same 409 `already_sent`, with the same `force`.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-from typing import Any, Final
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.appkeys import clock_key, stores_key
-from bot.domain.config import invalid_input
-from bot.domain.errors import ConflictError, InvalidInputError, NotFoundError
-from handlers.api.after_hours import queue_active_message
-from handlers.api.templates import graph_copy
+from bot.appkeys import deps_key
+from bot.domain.config import StoredNumber, invalid_input
+from bot.domain.errors import ConflictError, InvalidInputError
+from bot.services import after_hours, templates
+from bot.services.after_hours import REQUESTED_RETURNS, ActiveMessageInput, AfterHoursContact
+from bot.services.templates import Template
 from handlers.console.context import is_htmx, user_of
 from handlers.console.numbers import readable_number
 from handlers.console.render import render_fragment, render_page
-from storage import keys
-from storage.after_hours import (
-    REQUESTED_RETURNS,
-    ROW_ID_PATTERN,
-    ActiveMessageInput,
-    AfterHoursContact,
-)
-from storage.templates import Template
 
-_ROW_ID_RE: Final = re.compile(ROW_ID_PATTERN)
 _VARIABLE = re.compile(r"^variables\[(\d{1,3})\]$")
 
 
 async def _templates(request: web.Request) -> list[Template]:
     """Every template the API lists: the Graph API's (cached an hour), then registered ones."""
-    copy = await graph_copy(request, max_age=timedelta(seconds=keys.TEMPLATES_FRESH_S))
-    registered = await request.app[stores_key].templates.registered()
-    return [*(copy.templates if copy else []), *registered]
+    return (await templates.available(request.app[deps_key])).templates
 
 
 def _sendable(template: Template) -> bool:
@@ -58,20 +46,18 @@ async def page(request: web.Request) -> web.Response:
     """The number's after-hours contacts of the last 7 days, newest first, with the API's
     filters (`requested_return`, `message_sent`); unknown filter values are ignored."""
     stored = await readable_number(request)
-    requested = request.query.get("requested_return") or None
-    if requested not in REQUESTED_RETURNS:
-        requested = None
+    raw_requested = request.query.get("requested_return") or None
+    requested = next((r for r in REQUESTED_RETURNS if r == raw_requested), None)
     raw_sent = (request.query.get("message_sent") or "").lower()
     sent = {"true": True, "false": False}.get(raw_sent)
-    now = request.app[clock_key].now()
     zone = stored.config.zone
-    rows = await request.app[stores_key].after_hours.rows(stored.phone_number_id, now)
-    items = [
-        row.view(zone)
-        for row in rows
-        if (requested is None or row.requested_return == requested)
-        and (sent is None or row.message_sent == sent)
-    ]
+    items = await after_hours.contacts(
+        request.app[deps_key],
+        user_of(request).caller,
+        stored.phone_number_id,
+        requested_return=requested,
+        message_sent=sent,
+    )
     context = {
         "number": stored,
         "items": items,
@@ -86,17 +72,11 @@ async def page(request: web.Request) -> web.Response:
     return await render_page(request, "after_hours/page.html", context)
 
 
-async def _row(request: web.Request, number: str) -> AfterHoursContact:
-    rid = request.match_info["id"]
-    store = request.app[stores_key].after_hours
-    row = None
-    if _ROW_ID_RE.fullmatch(rid) is not None:
-        row = await store.get(number, rid, request.app[clock_key].now())
-    if row is None:
-        raise NotFoundError(f"There is no after-hours contact {rid[:40]} on this number.")
-    config = await request.app[stores_key].numbers.config(number)
-    assert config is not None  # readable_number found it
-    return row.view(config.zone)
+async def _row(request: web.Request, stored: StoredNumber) -> AfterHoursContact:
+    caller = user_of(request).caller
+    return await after_hours.contact(
+        request.app[deps_key], caller, stored, request.match_info["id"]
+    )
 
 
 def _choice(value: str) -> tuple[str, str]:
@@ -138,7 +118,7 @@ async def message_form(request: web.Request) -> web.Response:
     """The send-active-message dialog for one row (a page of its own without JavaScript);
     `?template=name|language` picks a template and shows its variables."""
     stored = await readable_number(request)
-    item = await _row(request, stored.phone_number_id)
+    item = await _row(request, stored)
     context = await _form_context(
         request, item, choice=request.query.get("template", ""), variables=[]
     )
@@ -163,7 +143,7 @@ async def send_message(request: web.Request) -> web.Response:
     409 `already_sent` offering to send anyway."""
     stored = await readable_number(request)
     number = stored.phone_number_id
-    item = await _row(request, number)
+    item = await _row(request, stored)
     form = await request.post()
     choice = str(form.get("template", ""))
     variables = _variables(form)
@@ -178,8 +158,8 @@ async def send_message(request: web.Request) -> web.Response:
         field = "template" if error.field in ("template", "language") else error.field or "template"
         return await _form_again(request, item, choice, variables, force, field, error.message)
     try:
-        updated = await queue_active_message(
-            request, number, item.id, body, actor=user_of(request).caller.id
+        updated = await after_hours.send_active_message(
+            request.app[deps_key], user_of(request).caller, number, item.id, body
         )
     except InvalidInputError as exc:
         return await _form_again(

@@ -1,8 +1,8 @@
 """Console page of contact search: by name or phone, across the numbers the user serves.
 
-The same search as `GET /api/v1/contacts?q=` (`Query.parse`, `ContactsStore.search`, the
-API's own `served_by`), over the same numbers (admins: every served number; `number=`
-narrows to one the user is attached to).
+The same search as `GET /api/v1/contacts?q=` (`Query.parse`, `ContactsStore.search`, and
+`bot.services.contacts.hits` for who serves each contact), over the same numbers (admins:
+every served number; `number=` narrows to one the user is attached to).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bot.appkeys import clock_key, stores_key
+from bot.appkeys import deps_key, stores_key
 from bot.domain import auth
 from bot.domain.config import is_valid_id
-from bot.domain.contacts import Query, has_history
-from handlers.api.contacts import served_by
+from bot.domain.contacts import Query
+from bot.services import contacts
 from handlers.console.context import user_of
 from handlers.console.render import render_page, visible_numbers
 
@@ -52,18 +52,16 @@ async def page(request: web.Request) -> web.Response:
         scope = list(names)
     stores = request.app[stores_key]
     result = await stores.contacts.search(scope, query, LIMIT)
-    now = request.app[clock_key].now()
-    serving = await served_by(request, result.contacts)
     context["hits"] = [
         {
-            "contact": c,
-            "number": c.phone_number_id,
-            "number_name": names.get(c.phone_number_id, c.phone_number_id),
-            "window_open": c.window_open(now),
-            "has_history": has_history(c, now),
-            "served_by": serving.get(f"{c.phone_number_id}:{c.key}"),
+            "contact": hit.contact,
+            "number": hit.number,
+            "number_name": names.get(hit.number, hit.number),
+            "window_open": hit.window_open,
+            "has_history": hit.has_history,
+            "served_by": hit.served_by,
         }
-        for c in result.contacts
+        for hit in await contacts.hits(request.app[deps_key], result.contacts)
     ]
     context["truncated"] = result.truncated
     return await render_page(request, "contacts.html", context)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.domain.auth import Caller
 from bot.domain.config import AgentRecord
-from storage.console_sessions import ConsoleSession
+from bot.domain.sessions import ConsoleSession
 
 # web.RequestKey appeared in aiohttp 3.14 (see handlers.api.auth).
 _USER: Final[Any] = (

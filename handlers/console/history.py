@@ -1,30 +1,28 @@
 """Console page of a number's conversation history (the last 3 months of tickets), with the
 API's filters, and each ticket's PDF transcript.
 
-The same search as `GET /api/v1/numbers/{id}/history` (`bot.domain.history.window_start` and
-`parse_bound`, `TicketsStore.search`, `can_read_tickets`), so a bad `from` is the same 422
-naming the same field; the transcript is rendered by the same `bot.runtime.transcript` as
-`GET /api/v1/tickets/{id}/transcript.pdf`. The browser fetches it from the console, with the
-session cookie: a link to the API would need the token.
+The same search as `GET /api/v1/numbers/{id}/history` (`bot.services.history.search`), so a
+bad `from` is the same 422 naming the same field; the transcript is the same answer as
+`GET /api/v1/tickets/{id}/transcript.pdf` (`handlers.transcripts`). The browser fetches it
+from the console, with the session cookie: a link to the API would need the token.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from functools import partial
 from typing import Any, Final
 
 from aiohttp import web
 
-from bot.appkeys import clock_key, stores_key
-from bot.domain.config import is_valid_id
+from bot.appkeys import deps_key, stores_key
 from bot.domain.errors import InvalidInputError
-from bot.domain.history import parse_bound, valid_cursor, window_start
-from bot.domain.tickets import TICKET_STATUSES, TicketTagsInput
-from handlers.api.history import transcript_response
+from bot.domain.history import valid_cursor
+from bot.domain.tickets import TICKET_STATUSES
+from bot.services import history
+from handlers.console.context import user_of
 from handlers.console.numbers import readable_number
 from handlers.console.render import render_page
-from handlers.console.tickets import number_of, readable_ticket, ticket_messages
+from handlers.console.tickets import number_of, readable_ticket
+from handlers.transcripts import transcript_response
 
 PAGE_SIZE: Final = 50
 
@@ -36,7 +34,6 @@ async def page(request: web.Request) -> web.Response:
     stored = await readable_number(request)
     stores = request.app[stores_key]
     zone = stored.config.zone
-    now = request.app[clock_key].now()
     q = request.query
     values = {k: (q.get(k) or "").strip() for k in ("from", "to", "status", "agent", "tag")}
     context: dict[str, Any] = {
@@ -50,44 +47,25 @@ async def page(request: web.Request) -> web.Response:
         "next_cursor": None,
         "section": "history",
     }
-    start = window_start(zone, now)
-    end = now + timedelta(milliseconds=1)
+    cursor = q.get("cursor") or None
+    filters = history.HistoryFilters(
+        from_=values["from"],
+        to=values["to"],
+        agent=values["agent"],
+        status=values["status"],
+        tag=values["tag"],
+        # A stale or mangled cursor starts over from the first page.
+        cursor=cursor if cursor is not None and valid_cursor(cursor) else None,
+        limit=PAGE_SIZE,
+    )
+    caller = user_of(request).caller
     try:
-        since = max(parse_bound(values["from"], "from", zone, end=False) or start, start)
-        until = min(parse_bound(values["to"], "to", zone, end=True) or end, end)
-        status = values["status"] or None
-        if status is not None and status not in TICKET_STATUSES:
-            raise InvalidInputError(f"status must be one of {', '.join(TICKET_STATUSES)}", "status")
-        agent = values["agent"] or None
-        if agent is not None and not is_valid_id(agent):
-            raise InvalidInputError("agent must be an agent id", "agent")
-        tag = None
-        if values["tag"]:
-            try:
-                tag = TicketTagsInput(tags=(values["tag"],)).tags[0]
-            except ValueError:
-                raise InvalidInputError(
-                    "tag must be 1-40 letters, digits, spaces, '.', '-' or '_'", "tag"
-                ) from None
+        found = await history.search(request.app[deps_key], caller, stored.phone_number_id, filters)
     except InvalidInputError as exc:
         context["errors"] = {exc.field or "from": exc.message}
         return await render_page(request, "history.html", context, status=422)
-    cursor = q.get("cursor") or None
-    if cursor is not None and not valid_cursor(cursor):
-        cursor = None
-    context["since"], context["until"] = since.astimezone(zone), until.astimezone(zone)
-    if since < until:
-        found = await stores.tickets.search(
-            stored.phone_number_id,
-            since=since,
-            until=until,
-            agent_id=agent,
-            status=status,
-            tag=tag,
-            cursor=cursor,
-            limit=PAGE_SIZE,
-        )
-        context["items"], context["next_cursor"] = found.items, found.next_cursor
+    context["since"], context["until"] = found.from_, found.to
+    context["items"], context["next_cursor"] = found.items, found.next_cursor
     return await render_page(request, "history.html", context)
 
 
@@ -96,4 +74,4 @@ async def transcript(request: web.Request) -> web.Response:
     with its render workers and limits: 503 with Retry-After when they are busy)."""
     ticket = await readable_ticket(request, request.match_info["ticket_id"])
     await number_of(request, ticket)  # the number must be one the caller may see
-    return await transcript_response(request, ticket, partial(ticket_messages, request, ticket))
+    return await transcript_response(request, ticket)

@@ -1,9 +1,10 @@
 """Console pages of numbers: the list (with the header's number picker), a new number, and a
 number's chatbot settings, saved section by section with a live preview of the next reply.
 
-Saving goes through `NumbersStore.put`/`patch`, the calls `PUT`/`PATCH /api/v1/numbers/{id}`
-make, so validation, the audit log and the version are the API's; the same permission checks
-(`bot.domain.auth`) decide who sees and who changes what.
+Saving goes through `bot.services.numbers` (`put_number`, `patch_number`), as `PUT`/`PATCH
+/api/v1/numbers/{id}` do, so validation, the audit log, the version and the rescheduled
+callbacks are the API's; the same permission checks (`bot.domain.auth`) decide who sees and
+who changes what.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bot.appkeys import clock_key, queue_key, stores_key
+from bot.appkeys import clock_key, deps_key, stores_key
 from bot.domain import auth
 from bot.domain.config import LANGUAGES, StoredNumber, is_valid_id, patched_document
 from bot.domain.errors import InvalidInputError, NotFoundError
 from bot.domain.monitoring import can_monitor
 from bot.domain.schedule import validate_timezone
-from bot.runtime.queue import enqueue_reschedule_callbacks
+from bot.services import numbers
 from handlers.console.context import is_htmx, user_of
 from handlers.console.forms import (
     DAY_NAMES,
@@ -35,7 +36,6 @@ from handlers.console.forms import (
 )
 from handlers.console.preview import NextReply, next_reply
 from handlers.console.render import render_fragment, render_page, visible_numbers
-from handlers.console.session import sessions
 
 # What a new number starts with: weekdays 09:00-18:00, changed on the next page.
 _NEW_NUMBER_HOURS: Final = {
@@ -86,7 +86,7 @@ async def readable_number(request: web.Request) -> StoredNumber:
     if stored is None:
         raise NotFoundError(f"Number {number} is not served.")
     if user.session.number != number:
-        await sessions(request).select_number(user.session.id, number)
+        await request.app[stores_key].console_sessions.select_number(user.session.id, number)
     return stored
 
 
@@ -159,9 +159,7 @@ async def create_number(request: web.Request) -> web.Response:
             "service_hours": _NEW_NUMBER_HOURS,
         }
         try:
-            await stores.numbers.put(
-                number, body, actor=user.caller.id, at=request.app[clock_key].now()
-            )
+            await numbers.put_number(request.app[deps_key], user.caller, number, body)
         except InvalidInputError as exc:
             errors[exc.field or "phone_number_id"] = exc.message
         else:
@@ -252,24 +250,16 @@ async def settings_page(request: web.Request) -> web.Response:
 
 async def _changeable(request: web.Request) -> StoredNumber:
     stored = await readable_number(request)
-    if not auth.can_change_number(user_of(request).caller, stored.phone_number_id):
-        raise web.HTTPForbidden(
-            reason="Only administrators and managers of this number change its settings."
-        )
+    numbers.require_change(user_of(request).caller, stored.phone_number_id)
     return stored
 
 
 async def _save(request: web.Request, stored: StoredNumber, patch: dict[str, Any]) -> StoredNumber:
-    """`PATCH /api/v1/numbers/{id}` as the API does it: the merge patch, validated whole, then
-    the pending after-hours callbacks follow the new hours (raises InvalidInputError)."""
-    number = stored.phone_number_id
-    stores = request.app[stores_key]
-    updated = await stores.numbers.patch(
-        number, patch, actor=user_of(request).caller.id, at=request.app[clock_key].now()
-    )
-    if updated.version != stored.version and await stores.after_hours.has_pending_callbacks(number):
-        await enqueue_reschedule_callbacks(request.app[queue_key], number, updated.version)
-    return updated
+    """`PATCH /api/v1/numbers/{id}` as the API does it (`numbers.patch_number`): the merge
+    patch, validated whole, then the pending after-hours callbacks follow the new hours
+    (raises InvalidInputError)."""
+    caller = user_of(request).caller
+    return await numbers.patch_number(request.app[deps_key], caller, stored.phone_number_id, patch)
 
 
 def _form_dict(form: Any) -> dict[str, str]:

@@ -12,10 +12,11 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.appkeys import clock_key, stores_key
+from bot.appkeys import deps_key, stores_key
 from bot.domain.config import invalid_input, is_valid_id
 from bot.domain.errors import ConflictError, NotFoundError
 from bot.domain.quick_replies import CategoryInput, ReplyInput
+from bot.services import quick_replies
 from handlers.console.context import user_of
 from handlers.console.render import render_page
 
@@ -57,9 +58,7 @@ async def create_category(request: web.Request) -> web.Response:
     name = str(form.get("name", ""))
     try:
         data = CategoryInput.model_validate({"name": name})
-        await request.app[stores_key].quick_replies.create_category(
-            user_of(request).caller.id, data, request.app[clock_key].now()
-        )
+        await quick_replies.create_category(request.app[deps_key], user_of(request).caller, data)
     except ValidationError as exc:
         message = invalid_input(exc).message
         return await _render(request, errors={"name": message}, values={"name": name}, status=422)
@@ -72,8 +71,8 @@ async def create_category(request: web.Request) -> web.Response:
 
 async def delete_category(request: web.Request) -> web.Response:
     """Delete a category and its replies. Idempotent."""
-    owner = user_of(request).caller.id
-    await request.app[stores_key].quick_replies.delete_category(owner, _id(request, "category_id"))
+    caller = user_of(request).caller
+    await quick_replies.delete_category(request.app[deps_key], caller, _id(request, "category_id"))
     raise web.HTTPSeeOther(PAGE)
 
 
@@ -85,8 +84,8 @@ async def create_reply(request: web.Request) -> web.Response:
     prefix = f"{category_id}."
     try:
         data = ReplyInput.model_validate(values)
-        await request.app[stores_key].quick_replies.create_reply(
-            user_of(request).caller.id, category_id, data, request.app[clock_key].now()
+        await quick_replies.create_reply(
+            request.app[deps_key], user_of(request).caller, category_id, data
         )
     except ValidationError as exc:
         error = invalid_input(exc)
@@ -103,8 +102,10 @@ async def create_reply(request: web.Request) -> web.Response:
 
 async def delete_reply(request: web.Request) -> web.Response:
     """Delete a reply. Idempotent."""
-    owner = user_of(request).caller.id
-    await request.app[stores_key].quick_replies.delete_reply(
-        owner, _id(request, "category_id"), _id(request, "reply_id")
+    await quick_replies.delete_reply(
+        request.app[deps_key],
+        user_of(request).caller,
+        _id(request, "category_id"),
+        _id(request, "reply_id"),
     )
     raise web.HTTPSeeOther(PAGE)

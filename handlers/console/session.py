@@ -30,11 +30,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
 
-from bot.appkeys import clock_key, queue_key, settings_key, stores_key
+from bot.appkeys import clock_key, settings_key, stores_key
 from bot.domain.auth import BOOTSTRAP_ADMIN, Caller, hash_token, is_bootstrap_token
 from bot.domain.config import AgentRecord
 from bot.domain.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     NotFoundError,
     StorageUnavailableError,
@@ -43,7 +44,6 @@ from handlers.auth_failures import RETRY_AFTER, begin_check
 from handlers.client import from_loopback, is_https
 from handlers.console.context import ConsoleUser, is_htmx, set_user
 from handlers.console.render import error_page, render_fragment
-from storage.console_sessions import ConsoleSessionsStore
 
 log = structlog.get_logger(__name__)
 
@@ -70,10 +70,6 @@ SECURITY_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
-
-
-def sessions(request: web.Request) -> ConsoleSessionsStore:
-    return ConsoleSessionsStore(request.app[queue_key])
 
 
 def is_secure(request: web.Request) -> bool:
@@ -189,7 +185,7 @@ async def _resolve(request: web.Request, *, touch: bool = True) -> ConsoleUser |
     sid = request.cookies.get(cookie_name(request))
     if not sid:
         return None
-    store = sessions(request)
+    store = request.app[stores_key].console_sessions
     session = await store.get(sid, request.app[clock_key].now(), touch=touch)
     if session is None:
         return None
@@ -226,6 +222,9 @@ async def console_auth(request: web.Request, handler: Handler) -> web.StreamResp
         response = error_page(request, exc.status, exc.reason)
     except NotFoundError as exc:
         response = error_page(request, 404, str(exc) or "Not found.")
+    except ForbiddenError as exc:
+        # Services word their refusals for the API; a page starts a sentence.
+        response = error_page(request, 403, exc.message[:1].upper() + exc.message[1:])
     except ConflictError as exc:
         response = error_page(request, 409, exc.message)
     except InvalidInputError as exc:
@@ -336,7 +335,7 @@ async def sign_in(request: web.Request) -> web.Response:
         return render_sign_in(request, error="That token is not valid, or was revoked.", status=401)
     await check.passed()
     caller, _ = found
-    session = await sessions(request).create(
+    session = await request.app[stores_key].console_sessions.create(
         hash_token(token), caller.id, request.app[clock_key].now()
     )
     log.info("console_signed_in", caller=caller.id, role=caller.role)
@@ -360,7 +359,7 @@ async def sign_out(request: web.Request) -> web.Response:
     """End the session and clear its cookie (303 to sign-in). Idempotent."""
     sid = request.cookies.get(cookie_name(request))
     if sid:
-        await sessions(request).delete(sid)
+        await request.app[stores_key].console_sessions.delete(sid)
     response = web.HTTPSeeOther(SIGN_IN)
     clear_session_cookie(request, response)
     raise response

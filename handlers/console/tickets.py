@@ -3,45 +3,35 @@ admins), one ticket with its conversation, and reply / close / transfer; the use
 
 Lists refresh on every event of the desk's stream (handlers/console/events.py) and, since a
 ticket that starts waiting announces itself to nobody, every few seconds as well. Each action
-follows its API handler step by step (`/api/v1/tickets/{id}/messages`, `/close`,
-`/transfer`, `/api/v1/agents/{id}/status`): same input models, same permission rules
-(`bot.domain.tickets`, `bot.domain.auth`), same store calls and jobs, so a 409 says what the API's
-says.
+is the API's use case (`bot.services.tickets`: reply, close, transfer; `bot.services.agents`:
+status): same input models, permission rules and jobs, so a 409 says what the API's says.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from datetime import timedelta
 from typing import Any, Final, Literal
 
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.appkeys import clock_key, queue_key, stores_key
-from bot.domain import auth
-from bot.domain.config import StatusInput, StoredNumber, invalid_input
+from bot.appkeys import clock_key, deps_key, stores_key
+from bot.domain.config import StatusInput, StoredNumber, invalid_input, is_valid_id
 from bot.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from bot.domain.tickets import (
     Ticket,
-    TicketMessage,
     TicketReplyInput,
+    TicketTransferInput,
     can_manage_ticket,
-    can_read_tickets,
 )
-from bot.runtime.queue import enqueue_drain_queue
-from handlers.api.tickets import send_agent_reply
+from bot.services import agents, conversation, tickets
 from handlers.console.context import is_htmx, user_of
 from handlers.console.numbers import readable_number
 from handlers.console.render import render_fragment, render_page
 
-# How far back the timeline is read for a ticket's inbound texts (as the API does).
-TIMELINE_SLACK: Final = timedelta(days=1)
-TIMELINE_READ_MAX: Final = 1000
 LIST_LIMIT: Final = 100
 CLOSED_SHOWN: Final = 10
-_KEY_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TICKET_ID_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -100,35 +90,13 @@ async def readable_ticket(request: web.Request, ticket_id: str) -> Ticket:
     """The ticket, if the user may read it: 404 when there is none and, with the same page,
     when it belongs to a number the user is not attached to (as the API's `visible_ticket`:
     whether another number's ticket exists is not theirs to learn)."""
-    ticket = None
-    if _TICKET_ID_RE.fullmatch(ticket_id) is not None:
-        ticket = await request.app[stores_key].tickets.get(ticket_id)
-    if ticket is None or not can_read_tickets(user_of(request).caller, ticket.phone_number_id):
-        raise NotFoundError(f"There is no ticket {ticket_id[:64]}.")
-    return ticket
-
-
-async def ticket_messages(request: web.Request, ticket: Ticket) -> list[TicketMessage]:
-    """The ticket's messages, inbound ones with their text from the contact's timeline (as
-    `GET /api/v1/tickets/{id}` answers them)."""
-    stores = request.app[stores_key]
-    messages = await stores.tickets.messages(ticket.id)
-    inbound = {m.id for m in messages if m.direction == "in"}
-    if not inbound or not ticket.contact_key:
-        return messages
-    since = min(m.at for m in messages) - TIMELINE_SLACK
-    entries = await stores.timeline.list(
-        ticket.phone_number_id, ticket.contact_key, since=since, limit=TIMELINE_READ_MAX
-    )
-    found = {e.id: e for e in entries if e.id in inbound}
-    return [
-        TicketMessage(
-            id=m.id, direction=m.direction, at=m.at, text=found[m.id].text, type=found[m.id].type
-        )
-        if m.id in found
-        else m
-        for m in messages
-    ]
+    try:
+        if _TICKET_ID_RE.fullmatch(ticket_id) is not None:
+            caller = user_of(request).caller
+            return await tickets.visible_ticket(request.app[stores_key], caller, ticket_id)
+    except NotFoundError:
+        pass
+    raise NotFoundError(f"There is no ticket {ticket_id[:64]}.")
 
 
 async def _detail_context(
@@ -149,7 +117,7 @@ async def _detail_context(
         "ticket": ticket,
         "number": stored,
         "zone": stored.config.zone,
-        "messages": await ticket_messages(request, ticket),
+        "messages": await conversation.conversation(stores, ticket),
         "history": await stores.tickets.history(ticket.id),
         "can_reply": ticket.status == "open" and ticket.agent_id == user.caller.id,
         "can_manage": ticket.status != "closed"
@@ -214,17 +182,15 @@ async def reply(request: web.Request) -> web.Response:
     form = await request.post()
     text = str(form.get("text", ""))
     key = str(form.get("key", ""))
-    if _KEY_RE.fullmatch(key) is None:
+    if tickets.REPLY_KEY.fullmatch(key) is None:
         key = secrets.token_hex(12)
     try:
         data = TicketReplyInput.model_validate({"text": text})
     except ValidationError as exc:
         message = invalid_input(exc).message
         return await _after_action(request, ticket.id, error=message, draft=text, status=422)
-    now = request.app[clock_key].now()
-    message_id = f"agent:{ticket.id}:{key}"
     try:
-        await send_agent_reply(request.app, ticket, caller.id, message_id, data.text, now)
+        await tickets.reply(request.app[deps_key], caller, ticket, data.text, key=key)
     except ConflictError as exc:
         error = _CONFLICTS.get(exc.code) or f"{exc.message[:1].upper()}{exc.message[1:]}."
         return await _after_action(request, ticket.id, error=error, draft=text, status=409)
@@ -239,18 +205,12 @@ async def close(request: web.Request) -> web.Response:
     """Close the ticket (its agent, a manager of its number, an admin), as the API does."""
     ticket = await readable_ticket(request, request.match_info["ticket_id"])
     caller = user_of(request).caller
-    if not can_manage_ticket(caller, ticket.phone_number_id, ticket.agent_id):
-        raise web.HTTPForbidden(
-            reason="Only the agent serving this ticket, a manager of its number or an admin"
-            " closes it."
-        )
+    tickets.require_close(caller, ticket)  # 403 before the form is read
     form = await request.post()
     by: Literal["agent", "customer"] = (
         "customer" if form.get("closed_by") == "customer" else "agent"
     )
-    await request.app[stores_key].tickets.close(
-        ticket.id, by=by, actor=caller.id, now=request.app[clock_key].now()
-    )
+    await tickets.close(request.app[deps_key], caller, ticket, by)
     return await _after_action(request, ticket.id)
 
 
@@ -259,29 +219,17 @@ async def transfer(request: web.Request) -> web.Response:
     manager, an admin), as `POST /api/v1/tickets/{id}/transfer` does."""
     ticket = await readable_ticket(request, request.match_info["ticket_id"])
     caller = user_of(request).caller
-    holder = ticket.agent_id if ticket.status == "open" else None
-    if not can_manage_ticket(caller, ticket.phone_number_id, holder):
-        raise web.HTTPForbidden(
-            reason="Only the agent serving this ticket, a manager of its number or an admin"
-            " transfers it."
-        )
+    tickets.require_transfer(caller, ticket)  # 403 before the form is read
     form = await request.post()
     target = str(form.get("to", ""))
-    stores = request.app[stores_key]
-    now = request.app[clock_key].now()
     try:
         if target == "queue":
-            config = await stores.numbers.config(ticket.phone_number_id)
-            minutes = config.tickets.reroute_after_minutes if config is not None else 10
-            await stores.tickets.transfer_to_queue(
-                ticket.id, actor=caller.id, now=now, exclude_for=timedelta(minutes=minutes)
-            )
-        else:
-            agent = await stores.agents.get(target) if target else None
-            # As the API: an agent of other numbers is unknown to all but admins.
-            if agent is None or not (caller.is_admin or ticket.phone_number_id in agent.numbers):
-                raise InvalidInputError(f"agent {target[:64]} not found", "agent_id")
-            await stores.tickets.transfer_to_agent(ticket.id, target, actor=caller.id, now=now)
+            to = TicketTransferInput(queue=ticket.phone_number_id)
+        elif is_valid_id(target):
+            to = TicketTransferInput(agent_id=target)
+        else:  # what no agent id can be is an agent nobody knows
+            raise InvalidInputError(f"agent {target[:64]} not found", "agent_id")
+        await tickets.transfer(request.app[deps_key], caller, ticket, to)
     except (ConflictError, InvalidInputError) as exc:
         return await _after_action(request, ticket.id, error=exc.message, status=409)
     return await _after_action(request, ticket.id)
@@ -298,15 +246,8 @@ async def set_status(request: web.Request) -> web.Response:
         data = StatusInput.model_validate({"status": form.get("status")})
     except ValidationError as exc:
         raise invalid_input(exc) from None
-    agent = await request.app[stores_key].agents.get(user.caller.id)
-    if agent is None or not auth.can_set_status(user.caller, agent.id, agent.numbers):
-        raise web.HTTPForbidden(reason="You cannot set this status.")
-    record = await request.app[stores_key].agents.set_status(
-        agent.id, data.status, at=request.app[clock_key].now()
-    )
-    if record.status == "online" and record.slots > 0:
-        for number in record.numbers:
-            await enqueue_drain_queue(request.app[queue_key], number, "agent_online")
+    agent = await agents.visible_agent(request.app[stores_key], user.caller, user.caller.id)
+    record = await agents.set_status(request.app[deps_key], user.caller, agent, data.status)
     back = str(form.get("back", ""))
     if not is_htmx(request):
         raise web.HTTPSeeOther(back if back.startswith("/console/") else "/console")

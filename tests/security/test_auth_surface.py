@@ -38,6 +38,8 @@ PUBLIC = {
 # Answer without a token, but only after their own check (Meta's signature, the verify
 # token): called bare they refuse with these statuses.
 SELF_GUARDED = {("POST", "/webhook"): 401, ("GET", "/webhook"): 403}
+# Answer a redirect to the console's address, nothing else.
+REDIRECTS = {("GET", "/"): "/console"}
 # The console's way in: the sign-in form (and its post, which needs a token in the form)
 # and the static assets.
 CONSOLE_DOOR = ("/console/sign-in", "/console/static")
@@ -79,6 +81,9 @@ async def test_only_webhook_health_metrics_and_openapi_answer_without_a_token(
             assert resp.status == 200, where
         elif (route.method, pattern) in SELF_GUARDED:
             assert resp.status == SELF_GUARDED[route.method, pattern], where
+        elif (route.method, pattern) in REDIRECTS:
+            assert resp.status == 302, where
+            assert resp.headers["Location"] == REDIRECTS[route.method, pattern], where
         elif pattern.startswith(CONSOLE_DOOR):
             # The form itself, or a refusal; never a session without a token.
             assert "Set-Cookie" not in resp.headers or resp.status >= 400, where

@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
 
 from bot.domain.errors import (
+    BadRequestError,
     ConflictError,
     ForbiddenError,
     InvalidInputError,
@@ -100,6 +101,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
         return error_body(exc.status, _CODES.get(exc.status, "error"), exc.reason)
+    except BadRequestError as exc:
+        return error_body(400, "bad_request", exc.message, exc.field)
     except WebhookPayloadError as exc:
         log.info("webhook_rejected", reason=exc.message, field=exc.field)
         return error_body(400, "bad_request", exc.message, exc.field)

@@ -34,6 +34,12 @@ class InvalidInputError(DesklineError):
         self.code = code
 
 
+class BadRequestError(InvalidInputError):
+    """A request body that cannot be read at all (not JSON, a number Python will not convert,
+    absurd nesting): a 400 naming `field` ("body"), where a rule broken by readable input is
+    a 422."""
+
+
 class WebhookPayloadError(InvalidInputError):
     """A POST /webhook body that is not JSON, or not an object with an `entry` list."""
 

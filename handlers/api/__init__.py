@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from bot.domain.config import is_valid_id
-from bot.domain.errors import InvalidInputError
+from bot.domain.errors import BadRequestError, InvalidInputError
 
 if TYPE_CHECKING:
     from handlers.api.spec import Handler, Operation
@@ -39,15 +39,27 @@ def _too_deep(value: Any) -> bool:
     return False
 
 
+def _reason(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not UTF-8"
+    return "a number has too many digits" if "digits" in str(exc) else "unreadable"
+
+
 async def read_json(request: web.Request) -> Any:
     """The request body parsed as JSON; 400 when it is not JSON or absurdly nested."""
     raw = await request.read()
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise web.HTTPBadRequest(reason="the body is not valid JSON") from None
+    except RecursionError:
+        raise BadRequestError(f"the body nests deeper than {MAX_DEPTH} levels", "body") from None
+    except ValueError as exc:
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors; so is the refusal to convert
+        # an integer of more than 4,300 digits (Python's int limit), which would be a 500.
+        raise BadRequestError(f"the body is not valid JSON: {_reason(exc)}", "body") from None
     if _too_deep(body):
-        raise web.HTTPBadRequest(reason=f"the body nests deeper than {MAX_DEPTH} levels")
+        raise BadRequestError(f"the body nests deeper than {MAX_DEPTH} levels", "body")
     return body
 
 

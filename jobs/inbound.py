@@ -16,7 +16,7 @@ from bot.domain.actions import (
     SendAutoReply,
     Subject,
 )
-from bot.domain.decide import ContactState, ReplyMark, decide
+from bot.domain.decide import ContactState, ReplyMark, decide, in_service
 from bot.domain.models import Contact, InboundMessage
 from bot.domain.replies import ReplyKind, ReplyRequest
 from bot.domain.tickets import TicketRequest
@@ -101,9 +101,15 @@ async def _apply_rules(deps: Deps, message: InboundMessage, contact: Contact) ->
         stores.throttle.marks(pnid, key, list(THROTTLE_KINDS)),
         stores.throttle.agent_active(pnid, key),
     )
+    served = False
+    if config is not None and config.absence.enabled and config.absence.skip_customers_in_service:
+        # Only while absence is on: the lookup costs two round trips on the hot path.
+        open_tickets = await stores.tickets.open_for_contacts([(pnid, key)])
+        served = in_service(open_tickets.get((pnid, key)))
     state = ContactState(
         marks={kind: ReplyMark(mark.period, mark.at) for kind, mark in marks.items()},
         agent_active=agent_active,
+        in_service=served,
     )
     actions = decide(message, config, state, deps.clock.now())
     subject = Subject(

@@ -11,9 +11,10 @@ from arq import Retry
 
 from bot.domain.bodies import summary
 from bot.domain.errors import PermanentError, TransientError
-from bot.domain.replies import ReplyRequest
+from bot.domain.replies import ReplyKind, ReplyRequest
 from bot.runtime import queue
 from bot.runtime.deps import Deps
+from bot.services import conversation
 from jobs import deps_from
 
 log = structlog.get_logger(__name__)
@@ -36,6 +37,8 @@ async def send_reply(ctx: dict[str, Any], request: dict[str, Any]) -> str:
     Free text outside the 24-hour window is refused locally and recorded, never sent to Meta.
     Transient Graph failures retry the job with backoff; permanent ones are recorded with
     Meta's code and not retried. Replies to one contact leave in the order they were enqueued.
+    A reply on a ticket (its own, or the contact's active one) is announced to the ticket's
+    desk as `message.status` accepted (or failed, for an agent's reply), once.
 
     Returns:
         Meta's message id, "duplicate", or "failed:<reason>".
@@ -102,6 +105,7 @@ async def send_reply(ctx: dict[str, Any], request: dict[str, Any]) -> str:
         # at Meta). biz_opaque_callback_data on the body lets status webhooks reconcile it.
         await sends.mark_sent(key, message_id)
         now = deps.clock.now()
+        ticket_id = await _ticket_of(deps, req)
         # Idempotent bookkeeping of a send already marked done: independent, sent together.
         await asyncio.gather(
             deps.stores.outgoing.record_sent(
@@ -112,17 +116,42 @@ async def send_reply(ctx: dict[str, Any], request: dict[str, Any]) -> str:
                 natural_key=key,
                 body_type=str(req.body.get("type")),
                 sent_at=now,
+                ticket_id=ticket_id,
             ),
             deps.stores.timeline.add_outbound(
-                req.phone_number_id, req.contact, message_id, str(req.kind), summary(req.body), now
+                req.phone_number_id,
+                req.contact,
+                message_id,
+                str(req.kind),
+                summary(req.body),
+                now,
+                natural_key=key,
             ),
             deps.stores.contacts.record_outbound(req.phone_number_id, req.contact, now),
         )
+        if ticket_id is not None:
+            # After the record: the status job announces later states from it.
+            await conversation.announce_status(
+                deps.stores,
+                ticket_id=ticket_id,
+                message_id=key if req.kind == ReplyKind.AGENT else message_id,
+                status="accepted",
+            )
         await _leave_order(deps, req)
         log_.info("reply_sent", message_id=message_id)
         return message_id
     finally:
         await sends.release(key)
+
+
+async def _ticket_of(deps: Deps, req: ReplyRequest) -> str | None:
+    """The ticket a reply belongs to: its own, else the contact's active ticket (an absence
+    text sent while one waits is part of that ticket's conversation)."""
+    if req.ticket_id is not None:
+        return req.ticket_id
+    pair = (req.phone_number_id, req.contact)
+    active = await deps.stores.tickets.open_for_contacts([pair])
+    return active[pair].id if pair in active else None
 
 
 async def _leave_order(deps: Deps, req: ReplyRequest) -> None:
@@ -170,5 +199,15 @@ async def _fail(
             "at": deps.clock.now().isoformat(),
         },
     )
+    if req.kind == ReplyKind.AGENT and req.ticket_id is not None:
+        # An agent's reply is on the ticket under its send key: its desk learns it failed. An
+        # automatic message refused before Meta took it has no id to show and is not announced.
+        await conversation.announce_status(
+            deps.stores,
+            ticket_id=req.ticket_id,
+            message_id=req.natural_key,
+            status="failed",
+            error=message,
+        )
     await _leave_order(deps, req)
     log.warning("reply_failed", natural_key=req.natural_key, reason=reason, code=code)

@@ -14,6 +14,7 @@ from bot.domain.replies import ReplyKind, ReplyRequest
 from bot.domain.tickets import TicketRequest, welcome_text
 from bot.runtime import queue
 from bot.runtime.deps import Deps
+from bot.services import conversation
 from jobs import deps_from
 from storage.tickets import DRAIN_BATCH, Opened
 
@@ -30,7 +31,8 @@ async def open_ticket(ctx: dict[str, Any], request: dict[str, Any]) -> str:
     """Open a ticket for the contact (or attach the message to their active one) and route it.
 
     Idempotent on the request's natural key (storage/tickets.py): a retried job or a
-    redelivered message never opens a second ticket nor attaches a message twice. When the
+    redelivered message never opens a second ticket nor attaches a message twice. The message
+    is announced to the ticket's desk (`message.in`, once per wamid). When the
     number has a welcome reply on, a new ticket gets it once (reply key
     `<natural_key>:welcome`), with its queue position when it waits.
 
@@ -50,6 +52,10 @@ async def open_ticket(ctx: dict[str, Any], request: dict[str, Any]) -> str:
         source=req.source,
         phone_number_id=req.phone_number_id,
     )
+    if req.wamid:
+        # On every run, a "duplicate" too: a run that died after attaching the message still
+        # announces it, and the event's own marker keeps it to one (issue 19).
+        await conversation.announce_inbound(deps.stores, opened.ticket_id, req.wamid, req.at)
     if opened.opened_by_request:
         await _welcome(deps, req, opened, now)
     return f"{opened.outcome}:{opened.ticket_id}"

@@ -16,6 +16,7 @@ from storage.events import EventsStore
 from storage.locks import ContactLocks
 from storage.messages import MessagesStore
 from storage.monitoring import MonitoringStore
+from storage.notes import NotesStore
 from storage.numbers import NumbersStore
 from storage.outgoing import OutgoingStore
 from storage.quick_replies import QuickRepliesStore
@@ -27,6 +28,7 @@ from storage.templates import TemplatesStore
 from storage.throttle import ThrottleStore
 from storage.tickets import TicketsStore
 from storage.timeline import TimelineStore
+from storage.transfer_requests import TransferRequestsStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,8 @@ class Stores:
     events: EventsStore
     tickets: TicketsStore
     monitoring: MonitoringStore
+    notes: NotesStore
+    transfer_requests: TransferRequestsStore
 
     @classmethod
     def on(cls, redis: Redis) -> Stores:
@@ -79,4 +83,6 @@ class Stores:
             events=EventsStore(redis),
             tickets=TicketsStore(redis),
             monitoring=MonitoringStore(redis),
+            notes=NotesStore(redis),
+            transfer_requests=TransferRequestsStore(redis),
         )

@@ -16,6 +16,7 @@ an unbounded number of them.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Final
 
 from redis.asyncio import Redis
@@ -40,6 +41,7 @@ class EventsStore:
         self._redis = redis
         self._claim = lua.register(redis, "events_claim_stream")
         self._keep = lua.register(redis, "events_keep_stream")
+        self._once = lua.register(redis, "events_publish_once")
 
     async def publish(self, agent_id: str, type: str, data: dict[str, Any]) -> str:
         """Append one event to the agent's stream; its id.
@@ -59,6 +61,38 @@ class EventsStore:
             pipe.expire(key, keys.AGENT_EVENTS_TTL_S)
             event_id, _ = await pipe.execute()
         return _text(event_id)
+
+    async def publish_once(
+        self, agent_ids: Sequence[str], type: str, data: dict[str, Any], *, once_key: str
+    ) -> int:
+        """Append one event to each agent's stream (one XADD each), unless `once_key` was
+        published before: idempotent on `once_key` for `keys.EVENT_ONCE_TTL_S`.
+
+        Marker and appends are one script, so a producer may call this after its own change
+        on every run of its job: the first run that gets here publishes, the others do not.
+        With no agent nothing is published and nothing is marked.
+
+        Returns:
+            How many streams got the event (0: published before, or no agent).
+        """
+        if not agent_ids:
+            return 0
+        reached = await self._once(
+            keys=[keys.event_once(once_key), *(keys.agent_events(a) for a in agent_ids)],
+            args=[
+                keys.EVENT_ONCE_TTL_S,
+                type,
+                json.dumps(data, separators=(",", ":")),
+                keys.AGENT_EVENTS_MAX,
+                keys.AGENT_EVENTS_TTL_S,
+            ],
+        )
+        return int(reached)
+
+    async def number_agents(self, phone_number_id: str) -> list[str]:
+        """The agents attached to the number, in id order."""
+        members = await self._redis.smembers(keys.number_agents(phone_number_id))
+        return sorted(_text(m) for m in members)
 
     async def publish_to_number(
         self,

@@ -108,6 +108,15 @@ def contact_lock(phone_number_id: str, contact_key: str) -> str:
     return f"dl:lock:ct:{phone_number_id}:{contact_key}"
 
 
+# --- worker wake-up (bot/runtime/arq_worker.py) -----------------------------------------------
+# STRING, TTL 3 x the idle poll period (refreshed by each idle poll): set while some worker
+# waits with nothing to do. The enqueue scripts (intake_submit, queue_enqueue_job) delete it
+# and PUBLISH on the channel of the same name, so an idle worker starts a new job at once
+# instead of polling every 50 ms; while workers are busy the key is absent and enqueues
+# publish nothing.
+WORKER_IDLE = "dl:worker:idle"
+
+
 # --- outbox -------------------------------------------------------------------------------
 # LIST (capped at SANDBOX_OUTBOX_MAX, newest first): what the sandbox outbox "sent".
 SANDBOX_OUTBOX = "dl:sandbox:outbox"
@@ -385,6 +394,18 @@ def agent_events(agent_id: str) -> str:
     return f"dl:ev:{agent_id}"
 
 
+# A conversation event (`message.in`, `message.status`) is published once per message and
+# state: this long covers any retry of the job that publishes it (and Meta's redeliveries).
+EVENT_ONCE_TTL_S = 8 * DAY_S
+
+
+def event_once(name: str) -> str:
+    """STRING, TTL EVENT_ONCE_TTL_S: set, in the same script as the XADDs, by the first publish
+    of the conversation event `name` (`message.in:<wamid>`, `message.status:<id>:<status>`),
+    so a retried job does not publish it again (storage/events.py `publish_once`)."""
+    return f"dl:evonce:{name}"
+
+
 def event_streams(user_id: str) -> str:
     """ZSET, TTL the latest heartbeat deadline (pushed back by every claim and heartbeat, so it
     goes with the user's last stream): the event streams (API and console SSE) the user (an
@@ -504,3 +525,38 @@ def quick_replies(owner: str, category_id: str) -> str:
 def quick_reply_titles(owner: str, category_id: str) -> str:
     """HASH (no TTL, deleted with its category): natural key of a title -> reply id."""
     return f"dl:qr:{owner}:cat:{category_id}:titles"
+
+
+# --- internal notes (storage/notes.py) -----------------------------------------------------
+# Notes are the desk's own: never sent to the customer. At most NOTES_MAX per ticket or
+# contact, so that a page of them is one HGETALL.
+NOTES_MAX = 500
+# A contact's notes live like its timeline: 90 days after the last one, and a note older than
+# that is dropped (at the next write) and never shown.
+CONTACT_NOTES_TTL_S = TIMELINE_TTL_S
+
+
+def ticket_notes(ticket_id: str) -> str:
+    """HASH, same TTL as its ticket (none while active; the close script expires it with the
+    ticket, TICKET_TTL_S): note id -> JSON {id, author, at (epoch ms), text}."""
+    return f"dl:tknotes:{ticket_id}"
+
+
+def contact_notes(phone_number_id: str, contact_key: str) -> str:
+    """HASH, TTL CONTACT_NOTES_TTL_S (refreshed by each note; older notes dropped on write):
+    note id -> JSON {id, author, at (epoch ms), text}."""
+    return f"dl:cnotes:{phone_number_id}:{contact_key}"
+
+
+# --- transfer requests (storage/transfer_requests.py) --------------------------------------
+# A request is kept this long after it was made or answered (its answer can be read back, and
+# a retried accept finds it answered); the ticket's history keeps the record for good.
+TRANSFER_REQUEST_KEEP_S = DAY_S
+
+
+def transfer_request(ticket_id: str) -> str:
+    """HASH, TTL the request's expiry + TRANSFER_REQUEST_KEEP_S (reset on answer): the
+    ticket's latest transfer request, fields `id`, `requester`, `holder`, `status` (pending,
+    accepted, declined, expired), `created_at`, `expires_at`, `answered_by`, `answered_at`
+    (epoch ms). One per ticket: a new request replaces one no longer pending."""
+    return f"dl:tkxfer:{ticket_id}"

@@ -60,6 +60,7 @@ def _message(message_id: str, raw: Mapping[str, str]) -> OutgoingMessage:
         body_type=raw.get("body_type") or None,
         state=raw.get("state", "accepted"),
         errors=errors,
+        ticket_id=raw.get("ticket_id") or None,
         **times,
     )
 
@@ -82,9 +83,11 @@ class OutgoingStore:
         natural_key: str,
         body_type: str,
         sent_at: datetime,
+        ticket_id: str | None = None,
     ) -> None:
         """Record a message Meta accepted (state "accepted", unless statuses already moved it).
 
+        `ticket_id`: the ticket it was sent on, so that its statuses reach the ticket's desk.
         Idempotent on `message_id`. Kept OUTGOING_TTL_S.
         """
         await self._record(
@@ -97,6 +100,7 @@ class OutgoingStore:
                 body_type,
                 _ms(sent_at),
                 keys.OUTGOING_TTL_S,
+                ticket_id or "",
             ],
         )
 
@@ -141,3 +145,19 @@ class OutgoingStore:
         if not message.recorded and not include_pending:
             return None
         return message
+
+    async def get_many(self, message_ids: list[str]) -> dict[str, OutgoingMessage]:
+        """The recorded ones of `message_ids` (pending records left out), by id. One round trip."""
+        if not message_ids:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for message_id in message_ids:
+                pipe.hgetall(keys.outgoing(message_id))
+            raws = await pipe.execute()
+        found: dict[str, OutgoingMessage] = {}
+        for message_id, raw in zip(message_ids, raws, strict=True):
+            if raw:
+                message = _message(message_id, {_text(k): _text(v) for k, v in raw.items()})
+                if message.recorded:
+                    found[message_id] = message
+        return found

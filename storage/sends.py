@@ -82,6 +82,13 @@ class SendsStore:
         raw = await self._redis.get(keys.send_done(natural_key))
         return None if raw is None else raw.decode()
 
+    async def outcomes(self, natural_keys: list[str]) -> list[str | None]:
+        """`outcome` of each key, in order (one round trip)."""
+        if not natural_keys:
+            return []
+        raw = await self._redis.mget([keys.send_done(k) for k in natural_keys])
+        return [None if r is None else r.decode() for r in raw]
+
     async def release(self, natural_key: str) -> None:
         await self._redis.delete(keys.send_claim(natural_key))
 

@@ -72,6 +72,8 @@ class TimelineStore:
         kind: str,
         text: str | None,
         at: datetime,
+        *,
+        natural_key: str | None = None,
     ) -> bool:
         """Put a message deskline sent on the contact's timeline. Idempotent on `message_id`.
 
@@ -80,12 +82,14 @@ class TimelineStore:
                 storage.contacts.resolve_key).
             kind: what the message was (`after_hours`, `agent`, ...).
             text: a readable summary of what was sent.
+            natural_key: the send's key (ReplyRequest.natural_key), kept on the entry so a
+                ticket's conversation can join an agent's reply to its delivery state.
 
         Returns:
             True when the entry is new.
         """
         key = await resolve_key(self._redis, phone_number_id, wa_id)
-        entry = _entry(d="out", k=kind, x=_clip(text))
+        entry = _entry(d="out", k=kind, x=_clip(text), n=natural_key)
         return await self._add(phone_number_id, key, message_id, at, entry)
 
     async def _add(self, pnid: str, key: str, member: str, at: datetime, entry: str) -> bool:
@@ -128,16 +132,32 @@ class TimelineStore:
         for (message_id, (_, score)), value in zip(zip(ids, pairs, strict=True), raw, strict=True):
             if value is None:
                 continue  # trimmed between the two reads
-            data = json.loads(value)
-            out.append(
-                TimelineEntry(
-                    id=message_id,
-                    direction="in" if data.get("d") == "in" else "out",
-                    at=datetime.fromtimestamp(float(score), tz=UTC),
-                    type=data.get("t"),
-                    kind=data.get("k"),
-                    text=data.get("x"),
-                    button_reply_id=data.get("b"),
-                )
-            )
+            out.append(_timeline_entry(message_id, float(score), value))
         return out
+
+    async def get(
+        self, phone_number_id: str, contact_key: str, message_id: str
+    ) -> TimelineEntry | None:
+        """One entry of the contact's timeline by its message id; None when it is not there
+        (never stored, or past the retention). Reads only."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zscore(keys.timeline(phone_number_id, contact_key), message_id)
+            pipe.hget(keys.timeline_entries(phone_number_id, contact_key), message_id)
+            score, value = await pipe.execute()
+        if score is None or value is None:
+            return None
+        return _timeline_entry(message_id, float(score), value)
+
+
+def _timeline_entry(message_id: str, score: float, value: bytes | str) -> TimelineEntry:
+    data = json.loads(value)
+    return TimelineEntry(
+        id=message_id,
+        direction="in" if data.get("d") == "in" else "out",
+        at=datetime.fromtimestamp(score, tz=UTC),
+        type=data.get("t"),
+        kind=data.get("k"),
+        text=data.get("x"),
+        button_reply_id=data.get("b"),
+        natural_key=data.get("n"),
+    )

@@ -16,8 +16,9 @@ from bot.domain.actions import (
     SendAutoReply,
 )
 from bot.domain.config import NumberConfig, parse_config
-from bot.domain.decide import NOTIFY_BUTTON_ID, ContactState, ReplyMark, decide
+from bot.domain.decide import NOTIFY_BUTTON_ID, ContactState, ReplyMark, decide, in_service
 from bot.domain.models import InboundMessage
+from bot.domain.tickets import Ticket
 from bot.simulate import build_payload
 
 PNID = "1000"
@@ -222,3 +223,97 @@ def test_decision_properties(doc: dict[str, Any], at: datetime, delay_s: int) ->
             assert action.period
             if action.reply == "after_hours":
                 assert "{next_opening}" not in str(action.body)
+
+
+def _absent(**absence: Any) -> NumberConfig:
+    return config(
+        absence={
+            "enabled": True,
+            "message": "Ana is on vacation.",
+            "suggested_agent": {"name": "João Silva", "phone": "+5511999990000"},
+            **absence,
+        }
+    )
+
+
+def test_customer_in_service_gets_no_absence_reply_by_default() -> None:
+    served = ContactState(in_service=True)
+    assert decide(message(MON_10), _absent(), served, MON_10) == [
+        RouteToTicket(),
+        Ignore(reason="absence:in_service"),
+    ]
+    # Closed: still no absence reply and no after-hours reply either, the contact is logged.
+    assert kinds(decide(message(MON_20), _absent(), served, MON_20)) == [
+        "log_after_hours_contact",
+        "ignore",
+    ]
+
+
+def test_customer_in_service_gets_the_absence_reply_when_the_setting_is_off() -> None:
+    cfg = _absent(skip_customers_in_service=False)
+    served = ContactState(in_service=True)
+    assert kinds(decide(message(MON_10), cfg, served, MON_10)) == [
+        "route_to_ticket",
+        "absence",
+        "absence_contact",
+    ]
+
+
+def test_new_customer_gets_the_absence_reply_with_the_setting_on() -> None:
+    assert _absent().absence.skip_customers_in_service is True
+    assert kinds(decide(message(MON_10), _absent(), ContactState(), MON_10)) == [
+        "route_to_ticket",
+        "absence",
+        "absence_contact",
+    ]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    doc=documents,
+    at=instants,
+    skip=st.booleans(),
+    in_service=st.booleans(),
+    agent_active=st.booleans(),
+)
+def test_absence_reply_goes_only_to_customers_not_in_service(
+    doc: dict[str, Any], at: datetime, skip: bool, in_service: bool, agent_active: bool
+) -> None:
+    base = _generated(doc)
+    cfg = base.model_copy(
+        update={"absence": base.absence.model_copy(update={"skip_customers_in_service": skip})}
+    )
+    msg = message(at, button=NOTIFY_BUTTON_ID if doc["button"] else None)
+    state = ContactState(in_service=in_service, agent_active=agent_active)
+    actions = decide(msg, cfg, state, at)
+    replies = {a.reply for a in actions if isinstance(a, SendAutoReply)}
+    if skip and in_service:
+        assert not {"absence", "absence_contact"} & replies
+    # Being in service changes nothing but the absence reply: same bookkeeping, and
+    # without the setting (or for a customer not in service) the very same actions.
+    plain = decide(msg, cfg, ContactState(agent_active=agent_active), at)
+    if not (skip and in_service):
+        assert actions == plain
+    else:
+        assert [a for a in actions if not isinstance(a, SendAutoReply | Ignore)] == [
+            a for a in plain if not isinstance(a, SendAutoReply | Ignore)
+        ]
+        if "absence" in {a.reply for a in plain if isinstance(a, SendAutoReply)}:
+            assert Ignore(reason="absence:in_service") in actions
+
+
+def test_only_a_ticket_held_by_an_agent_counts_as_in_service() -> None:
+    base = {
+        "id": "T1",
+        "phone_number_id": PNID,
+        "contact": {"wa_id": "5511987654321", "name": None, "phone": "+5511987654321"},
+        "created_at": MON_10,
+        "assigned_at": None,
+        "first_response_at": None,
+        "closed_at": None,
+    }
+    held = Ticket.model_validate({**base, "status": "open", "agent_id": "ana"})
+    waiting = Ticket.model_validate({**base, "status": "waiting", "agent_id": None})
+    assert in_service(held) is True
+    assert in_service(waiting) is False
+    assert in_service(None) is False

@@ -121,7 +121,10 @@ def summary(body: dict[str, Any]) -> str:
     if kind == "text":
         return str(body["text"]["body"])
     if kind == "interactive":
-        return str(body["interactive"]["body"]["text"])
+        # The buttons too: a transcript of the after-hours reply shows what the customer could tap.
+        buttons = body["interactive"].get("action", {}).get("buttons", [])
+        titles = " ".join(f"[{b['reply']['title']}]" for b in buttons if "reply" in b)
+        return f"{body['interactive']['body']['text']}\n{titles}".strip()
     if kind == "contacts":
         card = body["contacts"][0]
         return f"{card['name']['formatted_name']} {card['phones'][0]['phone']}"

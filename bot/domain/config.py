@@ -187,6 +187,12 @@ class Absence(_Section):
     starts_at: AwareDatetime | None = Field(None, description="With an offset; null: now.")
     ends_at: AwareDatetime | None = Field(None, description="After starts_at; null: no end.")
     suggested_agent: SuggestedAgent | None = None
+    skip_customers_in_service: StrictBool = Field(
+        True,
+        description="Customers whose ticket an agent holds right now get no absence reply "
+        "(nor the suggested agent's card): they are already being served. False: every "
+        "customer gets it.",
+    )
 
     @field_validator("message")
     @classmethod
@@ -284,6 +290,13 @@ class Tickets(_Section):
         description="The tickets of an agent who went invisible go back to the queue after "
         "this long (an agent on break keeps theirs).",
     )
+    transfer_request_minutes: StrictInt = Field(
+        5,
+        ge=1,
+        le=REROUTE_MAX_MINUTES,
+        description="A request to take over a served ticket (POST "
+        "/tickets/{id}/transfer-requests) can be accepted for this long; then it expires.",
+    )
 
 
 # The example of API.md: shown in the OpenAPI document, and what schemathesis sends first.
@@ -318,6 +331,7 @@ EXAMPLE: Final[Mapping[str, Any]] = {
         "starts_at": None,
         "ends_at": None,
         "suggested_agent": {"name": "João", "phone": "+5511999990000"},
+        "skip_customers_in_service": True,
     },
     "auto_reply_cooldown_minutes": 1440,
 }

@@ -4,7 +4,9 @@
 in order (PRODUCT.md, issue 6):
 
 1. A tap on our "notify me" button while closed: request the callback, confirm it.
-2. Absence on at the message's time: the absence reply (and the suggested agent's card).
+2. Absence on at the message's time: the absence reply (and the suggested agent's card),
+   unless an agent holds the customer's ticket right now and `absence.skip_customers_in_service`
+   is on (the default): nothing then, they are being served.
 3. Closed: the after-hours reply saying when service resumes (with the "notify me" button when
    that option is on), and the contact goes on the after-hours list.
 4. Open: a ticket.
@@ -34,6 +36,7 @@ from bot.domain.config import NumberConfig
 from bot.domain.hours import compile_schedule
 from bot.domain.models import InboundMessage
 from bot.domain.opening_text import render_next_opening
+from bot.domain.tickets import Ticket
 
 NOTIFY_BUTTON_ID: Final = "notify_next_service_hour"
 WINDOW: Final = timedelta(hours=24)
@@ -72,10 +75,19 @@ class ContactState:
     Attributes:
         marks: the last auto-reply per throttle kind ("absence", "after_hours", ...).
         agent_active: an agent wrote to this contact within the last few minutes.
+        in_service: the contact's open ticket is held by an agent right now (False when
+            unknown: the absence reply then goes out as it always did).
     """
 
     marks: Mapping[str, ReplyMark] = field(default_factory=dict)
     agent_active: bool = False
+    in_service: bool = False
+
+
+def in_service(ticket: Ticket | None) -> bool:
+    """Whether the contact's active ticket (None: it has none) is held by an agent now: a
+    waiting or transferred ticket is in the queue, nobody serves it yet."""
+    return ticket is not None and ticket.status == "open" and ticket.agent_id is not None
 
 
 def closed_period(opening: datetime | None) -> str:
@@ -104,6 +116,7 @@ def decide(
     actions: list[SendAutoReply | LogAfterHoursContact | RequestCallback | RouteToTicket | Ignore]
     actions = []
     replies: list[SendAutoReply] = []
+    skipped: list[Ignore] = []
 
     if message.button_reply_id == NOTIFY_BUTTON_ID and not is_open:
         actions.append(RequestCallback(period=period, callback_at=opening))
@@ -116,6 +129,13 @@ def decide(
                 period=period,
             )
         )
+    elif (
+        config.absence.active_at(at)
+        and config.absence.skip_customers_in_service
+        and (state.in_service)
+    ):
+        # An agent already serves this customer: "the agent is away" would be false for them.
+        skipped.append(Ignore(reason="absence:in_service"))
     elif config.absence.active_at(at):
         absence = config.absence
         text = absence.message
@@ -174,6 +194,7 @@ def decide(
     for reply in replies:
         reason = _held_back(reply, state, at, now)
         actions.append(reply if reason is None else Ignore(reason=f"{reply.reply}:{reason}"))
+    actions.extend(skipped)
     return actions
 
 

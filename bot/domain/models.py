@@ -729,6 +729,9 @@ class TimelineEntry(_Record):
     kind: str | None = None
     text: str | None = None
     button_reply_id: str | None = None
+    # An outgoing entry's send key (ReplyRequest.natural_key): joins an agent's reply on a
+    # ticket (`agent:<ticket>:<key>`) to the message Meta accepted.
+    natural_key: str | None = None
 
 
 DeliveryState: TypeAlias = Literal["accepted", "sent", "delivered", "read", "played", "failed"]
@@ -755,3 +758,5 @@ class OutgoingMessage(_Record):
     played_at: datetime | None = None
     failed_at: datetime | None = None
     errors: tuple[MetaError, ...] = ()
+    # The ticket the message was sent on (the contact's active ticket when it went out).
+    ticket_id: str | None = None

@@ -92,17 +92,45 @@ class TicketEvent(BaseModel):
     to_agent: str | None = Field(None, description="null with type transferred: the queue.")
 
 
+MessageAuthor = Literal["customer", "agent", "bot"]
+# An outgoing message's delivery state (bot.domain.models.DeliveryState, storage/outgoing.py).
+MessageStatus = Literal["accepted", "sent", "delivered", "read", "played", "failed"]
+
+
 class TicketMessage(BaseModel):
-    """One message of a ticket: the customer's (`direction` in) or an agent's (`out`)."""
+    """One message of a ticket's conversation: the customer's (`direction` in), an agent's or
+    an automatic one (`out`; `author` tells them apart).
+
+    Fields after `type` were added for the desk's conversation view (issue 19); a client that
+    ignores them sees what it saw before.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    id: str
+    id: str = Field(
+        description="The wamid of a customer's or automatic message; `agent:<ticket>:<key>` for "
+        "an agent's reply (the id its POST answered)."
+    )
     direction: Literal["in", "out"]
     at: AwareDatetime
     agent_id: str | None = None
     text: str | None = None
     type: str | None = None
+    author: MessageAuthor | None = Field(
+        None, description="customer, agent, or bot (automatic: absence, after hours, welcome...)."
+    )
+    kind: str | None = Field(
+        None, description="What an automatic message was: absence, after_hours, welcome..."
+    )
+    status: MessageStatus | None = Field(
+        None, description="Delivery state of an outgoing message, from Meta's status webhooks."
+    )
+    error: str | None = Field(None, description="Meta's error title when `status` is failed.")
+    context: bool = Field(
+        False,
+        description="True for messages from before the ticket opened (the after-hours exchange "
+        "that led to it), shown for context.",
+    )
 
 
 class Ticket(BaseModel):

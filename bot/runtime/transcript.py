@@ -43,6 +43,8 @@ _LABELS: Final[dict[str, dict[str, str]]] = {
         "status": "Situação",
         "agent": "Atendente",
         "customer": "Cliente",
+        "automatic": "Mensagem automática",
+        "context": "Antes do ticket",
         "no_messages": "(nenhuma mensagem)",
         "media": "mídia",
         "link": "Link",
@@ -62,6 +64,8 @@ _LABELS: Final[dict[str, dict[str, str]]] = {
         "status": "Status",
         "agent": "Agent",
         "customer": "Customer",
+        "automatic": "Automatic message",
+        "context": "Before the ticket",
         "no_messages": "(no messages)",
         "media": "media",
         "link": "Link",
@@ -80,6 +84,8 @@ _LABELS: Final[dict[str, dict[str, str]]] = {
         "status": "Estado",
         "agent": "Agente",
         "customer": "Cliente",
+        "automatic": "Mensaje automático",
+        "context": "Antes del ticket",
         "no_messages": "(sin mensajes)",
         "media": "multimedia",
         "link": "Enlace",
@@ -103,6 +109,10 @@ class Line:
     inbound: bool
     text: str | None
     type: str | None = None
+    # Sent by the chatbot (after-hours reply, absence text, welcome...), not by a person.
+    automatic: bool = False
+    # From before the ticket opened (the exchange that led to it).
+    context: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +152,8 @@ def _body(line: Line, labels: dict[str, str]) -> str:
 def render_transcript(transcript: Transcript) -> bytes:
     """The ticket's conversation as a PDF: a header (number, contact, times, status, agent),
     the note of `omitted` earlier messages if any, then every line with its author and local
-    time, over as many pages as it takes. Deterministic for the same input."""
+    time (automatic messages and those from before the ticket labelled so), over as many
+    pages as it takes. Deterministic for the same input."""
     from bot.runtime.transcript_document import (
         TranscriptDocument,  # fpdf2: ~20 MB, loaded on demand
     )
@@ -200,7 +211,9 @@ def render_transcript(transcript: Transcript) -> bytes:
             pdf.set_text_color(0, 90, 160)
         else:
             pdf.set_text_color(0, 120, 60)
-        pdf.paragraph(5, f"{_when(line.at, t.zone)} — {_clean(line.author)}")
+        marks = [labels["automatic"]] if line.automatic else []
+        marks += [labels["context"]] if line.context else []
+        pdf.paragraph(5, " · ".join([f"{_when(line.at, t.zone)} — {_clean(line.author)}", *marks]))
         pdf.set_font("NotoSans", size=10)
         pdf.set_text_color(0, 0, 0)
         body = _body(line, labels)

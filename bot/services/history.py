@@ -181,15 +181,20 @@ async def _transcript(deps: Deps, ticket: Ticket, messages: list[TicketMessage])
     )
     names = {a.id: a.name for a in await stores.agents.get_many(agent_ids)}
     customer = ticket.contact.name or ticket.contact.phone or ticket.contact.wa_id or "-"
+    number_name = config.display_name if config is not None else None
     lines = [
         Line(
             at=m.at,
             author=customer
             if m.direction == "in"
+            else (number_name or "deskline")
+            if m.author == "bot"
             else names.get(m.agent_id or "", m.agent_id or "deskline"),
             inbound=m.direction == "in",
             text=m.text,
             type=m.type,
+            automatic=m.author == "bot",
+            context=m.context,
         )
         for m in messages
     ]

@@ -29,6 +29,7 @@ from bot.domain.config import (
 from bot.domain.contacts import ContactHit, ContactPage, ImportReport, SearchPage, TimelinePage
 from bot.domain.history import HistoryPage
 from bot.domain.monitoring import Monitoring
+from bot.domain.notes import Note, NoteInput, NotePage
 from bot.domain.quick_replies import (
     Category,
     CategoryInput,
@@ -49,6 +50,7 @@ from bot.domain.tickets import (
     TicketTagsInput,
     TicketTransferInput,
 )
+from bot.domain.transfers import TransferRequest
 from bot.services.after_hours import (
     ROW_ID_PATTERN,
     ActiveMessageInput,
@@ -64,10 +66,12 @@ from handlers.api import (
     events,
     history,
     monitoring,
+    notes,
     numbers,
     quick_replies,
     templates,
     tickets,
+    transfer_requests,
 )
 from handlers.api.openapi import ErrorResponse
 from handlers.api.queries import (
@@ -114,6 +118,7 @@ PATH_PARAMS: Final[Mapping[str, PathParam]] = {
         ),
         PathParam("category_id", _ID_SCHEMA),
         PathParam("reply_id", _ID_SCHEMA),
+        PathParam("request_id", _ID_SCHEMA, "the transfer request's id"),
     )
 }
 # A portfolio is set by the wa_id Meta gives (tickets.put_owner checks 1-64 characters).
@@ -321,10 +326,57 @@ TICKET_OPERATIONS: Final[tuple[Operation, ...]] = (
               who="the agent, admins, managers of one of its numbers", query=EventsQuery,
               query_token=True, responses={200: None},
               description="Events `ticket.routed`, `ticket.transferred`, `ticket.closed`, "
-              "`after_hours.contact`, `after_hours.callback`; JSON data with `ticket_id`, "
+              "`after_hours.contact`, `after_hours.callback`, `transfer.requested`, "
+              "`transfer.answered`; JSON data with `ticket_id`, "
               "`phone_number_id` and `wa_id`. `Last-Event-ID` (header or query) resumes. "
               "With `Accept: text/event-stream` the stream stays open; otherwise the events "
               "available now are answered and the stream ends."),
+)  # fmt: skip
+
+_NOTES_HELP: Final = (
+    "Internal: notes are never sent to the customer. `text` is 1-4,096 characters (422 naming "
+    "`text`). An `Idempotency-Key` header (1-64 of A-Z a-z 0-9 _ . -) makes retries safe: the "
+    "same key from the same caller answers the first note with 200."
+)
+
+CONVERSATION_OPERATIONS: Final[tuple[Operation, ...]] = (
+    Operation("POST", "/tickets/{ticket_id}/notes", notes.add_ticket_note, "addTicketNote",
+              "Add an internal note to a ticket", "notes", who=ATTACHED, body=NoteInput,
+              responses={200: Note, 201: Note},
+              description=_NOTES_HELP + " Kept as long as the ticket. Another number's ticket "
+              "is a 404."),
+    Operation("GET", "/tickets/{ticket_id}/notes", notes.list_ticket_notes, "listTicketNotes",
+              "A ticket's internal notes, oldest first", "notes", who=ATTACHED,
+              responses={200: NotePage}),
+    Operation("POST", f"{_N}/contacts/{{wa_id}}/notes", notes.add_contact_note,
+              "addContactNote", "Add an internal note to a contact", "notes", who=ATTACHED,
+              body=NoteInput, responses={200: Note, 201: Note},
+              description=_NOTES_HELP + " Kept 90 days after the contact's last note, like "
+              "its timeline; 404 for a contact the number has not got."),
+    Operation("GET", f"{_N}/contacts/{{wa_id}}/notes", notes.list_contact_notes,
+              "listContactNotes", "A contact's internal notes of the last 90 days, oldest "
+              "first", "notes", who=ATTACHED, responses={200: NotePage}),
+    Operation("POST", "/tickets/{ticket_id}/transfer-requests",
+              transfer_requests.request_transfer, "requestTicketTransfer",
+              "Ask the agent serving a ticket to hand it over", "tickets",
+              who="agents of the ticket's number", responses={201: TransferRequest},
+              description="The holder's event stream gets `transfer.requested`. The request "
+              "can be answered for the number's `tickets.transfer_request_minutes` (default "
+              "5). 409 `not_held` (it waits in the queue), `already_holder`, "
+              "`request_pending`, `ticket_changed`; 404 for another number's ticket."),
+    Operation("POST", "/tickets/{ticket_id}/transfer-requests/{request_id}/accept",
+              transfer_requests.accept_transfer, "acceptTicketTransfer",
+              "Accept a transfer request: the ticket moves to the requester", "tickets",
+              who=TICKET_MANAGERS, responses={200: TransferRequest},
+              description="The ticket keeps its messages and history; the requester's event "
+              "stream gets `transfer.answered`. 409 `request_expired`, `already_answered`, "
+              "or those of a transfer (`agent_unavailable`: the request stays pending)."),
+    Operation("POST", "/tickets/{ticket_id}/transfer-requests/{request_id}/decline",
+              transfer_requests.decline_transfer, "declineTicketTransfer",
+              "Decline a transfer request: the holder keeps the ticket", "tickets",
+              who=TICKET_MANAGERS, responses={200: TransferRequest},
+              description="The requester's event stream gets `transfer.answered`. 409 "
+              "`request_expired` or `already_answered`."),
 )  # fmt: skip
 
 DESK_OPERATIONS: Final[tuple[Operation, ...]] = (
@@ -359,6 +411,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
     *CONTACT_OPERATIONS,
     *QUICK_REPLY_OPERATIONS,
     *TICKET_OPERATIONS,
+    *CONVERSATION_OPERATIONS,
     *DESK_OPERATIONS,
     Operation("GET", "/openapi.json", docs.openapi_json, "getOpenApi", "This document", "docs",
               who="anyone: no token needed", responses={200: None}),

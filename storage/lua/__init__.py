@@ -92,6 +92,7 @@ def _tokens() -> dict[str, str]:
         "TICKET": _prefix(keys.ticket),
         "TICKET_MESSAGES": _prefix(keys.ticket_messages),
         "TICKET_HISTORY": _prefix(keys.ticket_history),
+        "TICKET_NOTES": _prefix(keys.ticket_notes),
         "TICKET_QUEUE": _prefix(keys.ticket_queue),
         "TICKETS_IDLE": _prefix(keys.tickets_idle),
         "TICKETS_UNANSWERED": _prefix(keys.tickets_unanswered),

@@ -47,6 +47,7 @@ SETTINGS: dict[str, Any] = {
         "starts_at": None,
         "ends_at": None,
         "suggested_agent": {"name": "João", "phone": "+5511999990000"},
+        "skip_customers_in_service": True,
     },
     "auto_reply_cooldown_minutes": 1440,
 }

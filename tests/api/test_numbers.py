@@ -66,6 +66,7 @@ async def test_put_then_get_answers_full_settings_with_id_and_version(
         "starts_at": None,
         "ends_at": None,
         "suggested_agent": None,
+        "skip_customers_in_service": True,
     }
     assert data["service_hours"]["weekly"] == {}
     assert data["updated_by"] == "@admin"

@@ -301,3 +301,20 @@ async def test_the_event_stream_carries_the_security_headers(
     resp = await client.get("/console/select", params={"number": PNID}, allow_redirects=False)
     assert resp.status == 303
     assert resp.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_the_ticket_page_shows_the_automatic_reply_that_came_before(
+    client: TestClient[Any, Any], agents: dict[str, str], work: Work, clock: FixedClock
+) -> None:
+    # Monday 20:00 in São Paulo (closed): the after-hours reply; Tuesday 10:00: the ticket.
+    evening = TUE_10 - timedelta(hours=14)
+    clock.at = evening + timedelta(seconds=5)
+    await customer_writes(client, evening, wamid="wamid.EVE", text="Alguém aí?")
+    await work()
+    clock.at = TUE_10
+    await sign_in(client, agents["ana"])
+    ticket_id = await routed_ticket(client, work)
+    detail = await (await client.get(f"/console/tickets/{ticket_id}", headers=HTMX)).text()
+    automatic = detail[detail.index("msg out automatic context") :]
+    assert automatic.index('<span class="msg-label">Automatic</span>') < 100
+    assert detail.index("Alguém aí?") < detail.index("Automatic") < detail.index("Preciso de ajuda")

@@ -119,6 +119,13 @@ API_TICKET_PATHS: list[Any] = [
     ("POST", "/transfer", {"queue": B}),
     pytest.param("GET", "/transcript.pdf", None),
     pytest.param("PUT", "/tags", {"tags": ["vip"]}),
+    ("POST", "/notes", {"text": "call back after 3pm"}),
+    ("GET", "/notes", None),
+    ("POST", "/transfer-requests", None),
+    # A request id that does not exist: the ticket is checked first, so B's agent gets a 404
+    # about the request, never about the ticket; others get the ticket's 404.
+    ("POST", "/transfer-requests/R1/accept", None),
+    ("POST", "/transfer-requests/R1/decline", None),
 ]
 
 
@@ -131,7 +138,10 @@ def test_every_api_ticket_path_is_checked(client: TestClient[Any, Any]) -> None:
     checked = {(method, suffix) for method, suffix, _ in _values(API_TICKET_PATHS)}
     prefix = "/api/v1/tickets/{ticket_id}"
     routed = {
-        (route.method, route.resource.canonical.removeprefix(prefix))
+        (
+            route.method,
+            route.resource.canonical.removeprefix(prefix).replace("{request_id}", "R1"),
+        )
         for route in client.app.router.routes()
         if route.resource is not None
         and route.resource.canonical.startswith(prefix)

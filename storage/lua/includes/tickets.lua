@@ -6,6 +6,8 @@
 -- change's time in epoch ms.
 --@include monitor
 local TK, TKM, TKH = '@TICKET@', '@TICKET_MESSAGES@', '@TICKET_HISTORY@'
+-- The desk's internal notes on a ticket (storage/notes.py) are kept as long as the ticket.
+local TKN = '@TICKET_NOTES@'
 local Q, IDLE, UNANS, ACTIVE, ALL =
   '@TICKET_QUEUE@', '@TICKETS_IDLE@', '@TICKETS_UNANSWERED@', '@TICKETS_ACTIVE@', '@TICKETS_ALL@'
 local AG, AGTK, EV, PF = '@AGENT@', '@AGENT_TICKETS@', '@AGENT_EVENTS@', '@PORTFOLIO@'
@@ -175,7 +177,9 @@ local function append(list, more)
 end
 
 local function expire_closed(id)
-  for _, k in ipairs({TK .. id, TKM .. id, TKH .. id}) do redis.call('EXPIRE', k, TTL) end
+  for _, k in ipairs({TK .. id, TKM .. id, TKH .. id, TKN .. id}) do
+    redis.call('EXPIRE', k, TTL)
+  end
 end
 
 -- Close ticket `id`; returns the agent that held it ('' when none) or false when it was not

@@ -560,3 +560,16 @@ def transfer_request(ticket_id: str) -> str:
     accepted, declined, expired), `created_at`, `expires_at`, `answered_by`, `answered_at`
     (epoch ms). One per ticket: a new request replaces one no longer pending."""
     return f"dl:tkxfer:{ticket_id}"
+
+
+# --- what a desk user has seen of a ticket (storage/seen.py) -------------------------------
+# A marker outlives any open ticket's working life; a ticket nobody opened for this long shows
+# all its customer messages as unread again, which is what the desk would want anyway.
+SEEN_TTL_S = 30 * DAY_S
+
+
+def ticket_seen(caller_id: str, ticket_id: str) -> str:
+    """STRING, TTL SEEN_TTL_S (reset on each opening): how many of the ticket's messages
+    (its list `ticket_messages`, in join order) `caller_id` had on screen when they last
+    opened it; the customer messages after that index are their unread ones."""
+    return f"dl:seen:{caller_id}:{ticket_id}"

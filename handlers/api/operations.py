@@ -26,6 +26,7 @@ from bot.domain.config import (
     StatusInput,
     TokenPage,
 )
+from bot.domain.contact_view import ActiveMessageQueued, ContactConversation
 from bot.domain.contacts import ContactHit, ContactPage, ImportReport, SearchPage, TimelinePage
 from bot.domain.history import HistoryPage
 from bot.domain.monitoring import Monitoring
@@ -61,6 +62,7 @@ from bot.services.templates import TemplateInput, TemplatePage, TemplateView
 from handlers.api import (
     after_hours,
     agents,
+    contact_view,
     contacts,
     docs,
     events,
@@ -78,6 +80,7 @@ from handlers.api.queries import (
     CONTACT_ID_MAX,
     AfterHoursQuery,
     AuditQuery,
+    ConversationQuery,
     EventsQuery,
     HistoryQuery,
     HoursQuery,
@@ -250,6 +253,22 @@ CONTACT_OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation("GET", f"{_N}/contacts/{{wa_id}}/timeline", contacts.get_timeline, "getTimeline",
               "A contact's messages in and out of the last 90 days", "contacts", who=ATTACHED,
               query=TimelineQuery, responses={200: TimelinePage}),
+    Operation("GET", f"{_N}/contacts/{{wa_id}}/conversation", contact_view.get_conversation,
+              "getContactConversation",
+              "A contact's 90-day conversation across tickets, and how to resume it",
+              "contacts", who=ATTACHED, query=ConversationQuery,
+              responses={200: ContactConversation},
+              description="Messages and notes oldest first (`q` searches their text), the "
+              "current ticket, the 24-hour window and `resume.case`: `reply`, "
+              "`window_expired`, `not_in_service`, `no_history` or `served_by_another` "
+              "(with the ticket to request the transfer of)."),
+    Operation("POST", f"{_N}/contacts/{{wa_id}}/active-message",
+              contact_view.send_active_message, "sendContactActiveMessage",
+              "Queue an approved template to a contact", "contacts", who=ATTACHED,
+              body=ActiveMessageInput, responses={202: ActiveMessageQueued},
+              description="The after-hours send's rules: 422 names `template`, `variables` "
+              "or `variables[i]`; 409 `already_sent` when the template went to this contact "
+              "within 24 hours (from either screen), unless `force` is true."),
 )  # fmt: skip
 
 QUICK_REPLY_OPERATIONS: Final[tuple[Operation, ...]] = (

@@ -261,6 +261,16 @@ class ListContactsQuery(_Query):
     )
 
 
+class ConversationQuery(_Query):
+    """`GET /numbers/{phone_number_id}/contacts/{wa_id}/conversation`."""
+
+    q: Annotated[
+        Annotated[str, Field(max_length=QUERY_MAX)] | None,
+        BeforeValidator(_text_within(QUERY_MAX)),
+        Field(description="text to find in messages and notes (accents and case ignored)"),
+    ] = None
+
+
 class TimelineQuery(_Query):
     """`GET /numbers/{phone_number_id}/contacts/{wa_id}/timeline`."""
 

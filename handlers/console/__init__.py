@@ -26,6 +26,7 @@ def setup_console(app: web.Application) -> None:
     """
     from handlers.console import (
         after_hours,
+        contact_view,
         contacts,
         events,
         history,
@@ -59,6 +60,7 @@ def setup_console(app: web.Application) -> None:
     r.add_post(f"{n}/after-hours/{{id}}/message", after_hours.send_message)
     r.add_get(f"{n}/tickets", tickets.page)
     r.add_get(f"{n}/tickets/lists", tickets.lists)
+    r.add_get(f"{n}/tickets/{{ticket_id}}", tickets.page)  # after `lists`: a deep link
     r.add_get(f"{n}/events", events.stream)
     r.add_get(f"{n}/history", history.page)
     r.add_get(f"{p}/tickets/{{ticket_id}}/transcript.pdf", history.transcript)
@@ -69,8 +71,18 @@ def setup_console(app: web.Application) -> None:
     r.add_post(f"{p}/tickets/{{ticket_id}}/reply", tickets.reply)
     r.add_post(f"{p}/tickets/{{ticket_id}}/close", tickets.close)
     r.add_post(f"{p}/tickets/{{ticket_id}}/transfer", tickets.transfer)
+    r.add_get(f"{p}/tickets/{{ticket_id}}/conversation", tickets.conversation_part)
+    r.add_post(f"{p}/tickets/{{ticket_id}}/notes", tickets.add_note)
+    r.add_post(f"{p}/tickets/{{ticket_id}}/transfer-request", tickets.request_transfer)
+    r.add_post(
+        f"{p}/tickets/{{ticket_id}}/transfer-request/{{request_id}}", tickets.answer_transfer
+    )
     r.add_post(f"{p}/status", tickets.set_status)
     r.add_get(f"{p}/contacts", contacts.page)
+    c = f"{p}/contacts/{{number}}/{{wa_id}}"
+    r.add_get(c, contact_view.page)
+    r.add_get(f"{c}/message", contact_view.message_form)
+    r.add_post(f"{c}/message", contact_view.send_message)
     r.add_get(f"{p}/quick-replies", quick_replies.page)
     r.add_post(f"{p}/quick-replies/categories", quick_replies.create_category)
     r.add_post(

@@ -1,6 +1,14 @@
 """Console page of a number's tickets: the queue, the user's own, the others' (managers and
 admins), one ticket with its conversation, and reply / close / transfer; the user's status.
 
+Each list line shows the ticket's last message and the user's unread count
+(`bot.services.inbox`); a ticket opens at its own address (`/console/numbers/{n}/tickets/{id}`,
+so a reload or a shared link keeps it open), and opening it marks its messages seen. The
+conversation refreshes alone on `message.in` (`/console/tickets/{id}/conversation`, so a reply
+being typed is kept), delivery ticks follow `message.status` in the page script, internal
+notes sit in the conversation by time, and an agent can ask the holder for a ticket
+(`bot.services.transfer_requests`), who accepts or declines it there.
+
 Lists refresh on every event of the desk's stream (handlers/console/events.py) and, since a
 ticket that starts waiting announces itself to nobody, every few seconds as well. Each action
 is the API's use case (`bot.services.tickets`: reply, close, transfer; `bot.services.agents`:
@@ -17,15 +25,17 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.appkeys import clock_key, deps_key, stores_key
+from bot.domain import auth
 from bot.domain.config import StatusInput, StoredNumber, invalid_input, is_valid_id
-from bot.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from bot.domain.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from bot.domain.notes import NoteInput
 from bot.domain.tickets import (
     Ticket,
     TicketReplyInput,
     TicketTransferInput,
     can_manage_ticket,
 )
-from bot.services import agents, conversation, tickets
+from bot.services import agents, conversation, inbox, notes, tickets, transfer_requests
 from handlers.console.context import is_htmx, user_of
 from handlers.console.numbers import readable_number
 from handlers.console.render import render_fragment, render_page
@@ -46,7 +56,22 @@ async def _lists(request: web.Request, number: str) -> dict[str, Any]:
     sees_all = caller.is_admin or caller.role == "manager"
     others = [t for t in active if t.agent_id != caller.id] if sees_all else []
     closed = await store.for_number(number, "closed", CLOSED_SHOWN)
-    return {"queue": waiting, "mine": mine, "others": others, "closed": closed}
+    shown = [*mine, *waiting, *others]
+    return {
+        "queue": waiting,
+        "mine": mine,
+        "others": others,
+        "closed": closed,
+        "summaries": await inbox.summaries(request.app[deps_key], caller, shown),
+        "names": await agent_names(request, number),
+    }
+
+
+async def agent_names(request: web.Request, number: str) -> dict[str, str]:
+    """Agent id -> name for the number's agents (and the bootstrap admin): pages show names,
+    an id only for someone no longer attached."""
+    records = await request.app[stores_key].agents.on_number(number)
+    return {auth.BOOTSTRAP_ADMIN_ID: "Administrator", **{a.id: a.name for a in records}}
 
 
 async def _agent_record(request: web.Request) -> Any:
@@ -56,9 +81,20 @@ async def _agent_record(request: web.Request) -> Any:
     return await request.app[stores_key].agents.get(user.caller.id)
 
 
+def ticket_url(ticket: Ticket) -> str:
+    """The ticket's own address in the console (its number's page with it open)."""
+    return f"/console/numbers/{ticket.phone_number_id}/tickets/{ticket.id}"
+
+
 async def page(request: web.Request) -> web.Response:
-    """The number's tickets, the user's status, and (with `?ticket=`) one ticket open."""
+    """The number's tickets, the user's status, and one ticket open when the path names it
+    (`.../tickets/{ticket_id}`; the old `?ticket=` redirects there). 404 for a ticket the
+    user may not read or of another number."""
     stored = await readable_number(request)
+    legacy = request.query.get("ticket")
+    if legacy and "ticket_id" not in request.match_info:
+        found = await readable_ticket(request, legacy)
+        raise web.HTTPSeeOther(ticket_url(found))
     context: dict[str, Any] = {
         "number": stored,
         "zone": stored.config.zone,
@@ -67,11 +103,18 @@ async def page(request: web.Request) -> web.Response:
         "detail": None,
         **await _lists(request, stored.phone_number_id),
     }
-    ticket_id = request.query.get("ticket")
+    ticket_id = request.match_info.get("ticket_id")
     if ticket_id:
         ticket = await readable_ticket(request, ticket_id)
-        if ticket.phone_number_id == stored.phone_number_id:
-            context["detail"] = await _detail_context(request, ticket, stored)
+        if ticket.phone_number_id != stored.phone_number_id:
+            raise NotFoundError(f"There is no ticket {ticket_id[:64]}.")
+        context["detail"] = await _detail_context(request, ticket, stored)
+        # The list was read before the opening was marked: it shows the opened one as read.
+        context["summaries"] = await inbox.summaries(
+            request.app[deps_key],
+            user_of(request).caller,
+            [*context["mine"], *context["queue"], *context["others"]],
+        )
     return await render_page(request, "tickets/page.html", context)
 
 
@@ -113,16 +156,30 @@ async def _detail_context(
     agents = await stores.agents.on_number(ticket.phone_number_id)
     now = request.app[clock_key].now()
     window = await stores.contacts.window_open(ticket.phone_number_id, ticket.contact_key, now)
+    pending = await stores.transfer_requests.get(ticket.id)
+    if pending is not None:
+        pending = pending.at(now)
     return {
+        **await _conversation_context(request, ticket, stored),
         "ticket": ticket,
         "number": stored,
         "zone": stored.config.zone,
-        "messages": await conversation.conversation(stores, ticket),
         "history": await stores.tickets.history(ticket.id),
         "can_reply": ticket.status == "open" and ticket.agent_id == user.caller.id,
         "can_manage": ticket.status != "closed"
         and can_manage_ticket(user.caller, ticket.phone_number_id, holder),
         "agents": [a for a in agents if a.id != ticket.agent_id],
+        "can_request": ticket.status == "open"
+        and ticket.agent_id not in (None, user.caller.id)
+        and user.agent is not None
+        and ticket.phone_number_id in user.agent.numbers,
+        "transfer_request": pending,
+        # The holder (or a manager) answers; the requester sees their request wait.
+        "can_answer": pending is not None
+        and pending.status == "pending"
+        and ticket.status == "open"
+        and can_manage_ticket(user.caller, ticket.phone_number_id, holder),
+        "note_key": secrets.token_hex(12),
         "window_open": window,
         "quick_replies": await stores.quick_replies.categories(user.caller.id),
         # A reply form carries its own idempotency key: a double submit sends once.
@@ -130,6 +187,38 @@ async def _detail_context(
         "error": error,
         "draft": draft,
     }
+
+
+async def _conversation_context(
+    request: web.Request, ticket: Ticket, stored: StoredNumber
+) -> dict[str, Any]:
+    """The conversation with the ticket's notes merged in by time, agent names, and the
+    opening marked seen for the user."""
+    stores = request.app[stores_key]
+    caller = user_of(request).caller
+    # Counted before the conversation is read: see inbox.mark_seen.
+    shown = len(await stores.tickets.messages(ticket.id))
+    messages: list[Any] = list(await conversation.conversation(stores, ticket))
+    found = await notes.ticket_notes(stores, ticket)
+    entries = sorted([*messages, *found], key=lambda e: e.at)
+    await inbox.mark_seen(request.app[deps_key], caller, ticket, shown)
+    return {
+        "ticket": ticket,
+        "zone": stored.config.zone,
+        "entries": entries,
+        "names": await agent_names(request, ticket.phone_number_id),
+    }
+
+
+async def conversation_part(request: web.Request) -> web.Response:
+    """The ticket's conversation alone (htmx), refreshed by the page on `message.in` so that
+    a reply being typed stays; marks it seen for the user."""
+    ticket = await readable_ticket(request, request.match_info["ticket_id"])
+    stored = await number_of(request, ticket)
+    if not is_htmx(request):
+        raise web.HTTPSeeOther(ticket_url(ticket))
+    context = await _conversation_context(request, ticket, stored)
+    return render_fragment(request, "tickets/_conversation.html", context)
 
 
 async def number_of(request: web.Request, ticket: Ticket) -> StoredNumber:
@@ -144,10 +233,11 @@ async def detail(request: web.Request) -> web.Response:
     ticket = await readable_ticket(request, request.match_info["ticket_id"])
     stored = await number_of(request, ticket)
     if not is_htmx(request):
-        raise web.HTTPSeeOther(
-            f"/console/numbers/{ticket.phone_number_id}/tickets?ticket={ticket.id}"
-        )
+        raise web.HTTPSeeOther(ticket_url(ticket))
     context = await _detail_context(request, ticket, stored)
+    # Opening marked it seen: the lists (out of band) drop its unread count at once.
+    context.update(await _lists(request, ticket.phone_number_id))
+    context["oob"] = True
     return render_fragment(request, "tickets/_detail.html", context)
 
 
@@ -164,9 +254,7 @@ async def _after_action(
     if not is_htmx(request):
         if error is not None:
             raise ConflictError("refused", error)
-        raise web.HTTPSeeOther(
-            f"/console/numbers/{ticket.phone_number_id}/tickets?ticket={ticket.id}"
-        )
+        raise web.HTTPSeeOther(ticket_url(ticket))
     context = await _detail_context(request, ticket, stored, error=error, draft=draft)
     context.update(await _lists(request, ticket.phone_number_id))
     context["oob"] = True
@@ -252,3 +340,65 @@ async def set_status(request: web.Request) -> web.Response:
     if not is_htmx(request):
         raise web.HTTPSeeOther(back if back.startswith("/console/") else "/console")
     return render_fragment(request, "tickets/_status.html", {"me": record})
+
+
+async def add_note(request: web.Request) -> web.Response:
+    """An internal note on the ticket (whoever may read it), as `POST
+    /api/v1/tickets/{id}/notes`: stored for the desk, never sent to the customer. Idempotent
+    on the form's key; 422 (shown above the conversation) for an empty or too long text."""
+    ticket = await readable_ticket(request, request.match_info["ticket_id"])
+    form = await request.post()
+    text = str(form.get("text", ""))
+    key = str(form.get("key", ""))
+    try:
+        data = NoteInput.model_validate({"text": text})
+        await notes.add_ticket_note(
+            request.app[deps_key],
+            user_of(request).caller,
+            ticket,
+            data,
+            key=key if tickets.REPLY_KEY.fullmatch(key) else None,
+        )
+    except ValidationError as exc:
+        message = "Note not added: " + invalid_input(exc).message
+        return await _after_action(request, ticket.id, error=message, status=422)
+    except ConflictError as exc:
+        return await _after_action(request, ticket.id, error=exc.message, status=409)
+    return await _after_action(request, ticket.id)
+
+
+async def request_transfer(request: web.Request) -> web.Response:
+    """Ask the agent holding the ticket to hand it over (`transfer_requests.request`): the
+    holder's page shows the request with Accept / Decline. 409 with the reason (nobody holds
+    it, a request already waits); 403 for a user who is no agent of the number."""
+    ticket = await readable_ticket(request, request.match_info["ticket_id"])
+    try:
+        await transfer_requests.request(request.app[deps_key], user_of(request).caller, ticket)
+    except (ConflictError, ForbiddenError) as exc:
+        return await _after_action(request, ticket.id, error=_sentence(exc.message), status=409)
+    return await _after_action(request, ticket.id)
+
+
+async def answer_transfer(request: web.Request) -> web.Response:
+    """Accept or decline the ticket's pending transfer request (the holder, a manager, an
+    admin), as `transfer_requests.answer`: accepting moves the ticket to the requester."""
+    ticket = await readable_ticket(request, request.match_info["ticket_id"])
+    form = await request.post()
+    choice = form.get("answer")
+    if choice not in ("accepted", "declined"):
+        raise InvalidInputError("answer must be accepted or declined", "answer")
+    try:
+        await transfer_requests.answer(
+            request.app[deps_key],
+            user_of(request).caller,
+            ticket,
+            request.match_info["request_id"],
+            "accepted" if choice == "accepted" else "declined",
+        )
+    except ConflictError as exc:
+        return await _after_action(request, ticket.id, error=_sentence(exc.message), status=409)
+    return await _after_action(request, ticket.id)
+
+
+def _sentence(message: str) -> str:
+    return f"{message[:1].upper()}{message[1:]}."

@@ -220,7 +220,7 @@ async def test_screenshots(
         await page.locator("#am-var-0").fill("Júlia")
         await page.locator("#am-var-1").fill("ontem à noite")
         await _shoot(page, "active-message", size)
-        await page.goto(f"{base}/tickets?ticket={tokens['ticket']}")
+        await page.goto(f"{base}/tickets/{tokens['ticket']}")
         await page.locator("#live-state").wait_for()
         await _shoot(page, "tickets", size)
         await page.goto(f"{base}/monitoring")

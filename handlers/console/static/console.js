@@ -9,7 +9,8 @@
   "use strict";
 
   var EVENT_TYPES = ["ticket.routed", "ticket.transferred", "ticket.closed",
-    "after_hours.contact", "after_hours.callback"];
+    "after_hours.contact", "after_hours.callback",
+    "message.in", "message.status", "transfer.requested", "transfer.answered"];
   var lastDialogTrigger = null;
 
   function flash(text, kind) {
@@ -142,6 +143,8 @@
       source.addEventListener(type, function (message) {
         var data = {};
         try { data = JSON.parse(message.data); } catch (e) { data = {}; }
+        /* Every event also goes to the page's own handlers (e.g. the open conversation). */
+        document.dispatchEvent(new CustomEvent("desk-message", { detail: { type: type, data: data } }));
         if (type === "ticket.routed") {
           flash("New ticket: " + (data.name || data.wa_id || data.ticket_id || "a customer"));
         } else if (type === "after_hours.contact") {
@@ -161,4 +164,130 @@
   } else {
     startEvents();
   }
+
+  /* === Tickets page: the open conversation (issue 19) ================================== *
+   * message.in for the open ticket: reload its conversation (#conversation, alone, so a
+   * reply being typed stays); message.status: move that message's delivery tick (marks as
+   * in templates/tickets/_conversation.html); transfer.*: reload the open ticket's detail.
+   * On a phone, a ticket opened from the list is scrolled into view. */
+  var TICKS = {
+    accepted: ["\uD83D\uDD53", "Sending"], sent: ["\u2713", "Sent"],
+    delivered: ["\u2713\u2713", "Delivered"], read: ["\u2713\u2713", "Read"],
+    failed: ["\u26A0", "Not delivered"]
+  };
+  /* Meta's statuses can arrive out of order: a late "delivered" never undoes "read". */
+  var RANK = { accepted: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
+
+  function openTicketId() {
+    var list = document.getElementById("conversation");
+    return list ? list.getAttribute("data-ticket-id") : null;
+  }
+
+  function setTick(item, status, error) {
+    var tick = item.querySelector(".tick");
+    var current = tick && tick.getAttribute("data-status");
+    if (current && RANK[current] !== undefined && RANK[status] < RANK[current]) { return; }
+    if (!tick) {
+      var foot = item.querySelector(".msg-foot");
+      if (!foot) { return; }
+      tick = document.createElement("span");
+      tick.className = "tick";
+      foot.appendChild(document.createTextNode(" "));
+      foot.appendChild(tick);
+    }
+    var mark = TICKS[status] || [status, status];
+    tick.setAttribute("data-status", status);
+    tick.title = status === "failed" && error ? error : mark[1];
+    tick.textContent = "";
+    var shown = document.createElement("span");
+    shown.setAttribute("aria-hidden", "true");
+    shown.textContent = mark[0];
+    var spoken = document.createElement("span");
+    spoken.className = "visually-hidden";
+    spoken.textContent = mark[1];
+    tick.appendChild(shown);
+    tick.appendChild(spoken);
+    if (status === "failed" && !item.querySelector(".msg-error")) {
+      var note = document.createElement("span");
+      note.className = "msg-error";
+      note.textContent = "Not delivered" + (error ? ": " + error : "");
+      item.appendChild(note);
+    }
+  }
+
+  function reloadConversation(ticketId) {
+    if (!window.htmx) { return; }
+    window.htmx.ajax("GET", "/console/tickets/" + encodeURIComponent(ticketId) + "/conversation",
+      { target: "#conversation", swap: "outerHTML" });
+  }
+
+  document.addEventListener("desk-message", function (event) {
+    var type = event.detail.type;
+    var data = event.detail.data || {};
+    var open = openTicketId();
+    if (!open || data.ticket_id !== open) {
+      if (type === "transfer.requested") { flash("A colleague asks to take over one of your tickets."); }
+      return;
+    }
+    if (type === "message.in") {
+      reloadConversation(open);
+    } else if (type === "message.status") {
+      var items = document.querySelectorAll("#conversation [data-message-id]");
+      for (var i = 0; i < items.length; i += 1) {
+        if (items[i].getAttribute("data-message-id") === data.message_id) {
+          setTick(items[i], data.status, data.error);
+        }
+      }
+    } else if (type === "transfer.requested" || type === "transfer.answered") {
+      if (type === "transfer.requested") { flash("A colleague asks to take over this ticket."); }
+      if (window.htmx) {
+        window.htmx.ajax("GET", "/console/tickets/" + encodeURIComponent(open),
+          { target: "#ticket-detail", swap: "innerHTML" });
+      }
+    }
+  });
+
+  /* The newest message in view whenever the conversation is (re)drawn, and the open
+   * ticket marked in the lists (which refresh without knowing which one is open). */
+  function scrollConversation() {
+    var list = document.getElementById("conversation");
+    if (list) { list.scrollTop = list.scrollHeight; }
+    var open = openTicketId();
+    document.querySelectorAll(".ticket-list [data-ticket-id]").forEach(function (item) {
+      if (item.getAttribute("data-ticket-id") === open) {
+        item.setAttribute("aria-current", "true");
+      } else {
+        item.removeAttribute("aria-current");
+      }
+    });
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (!target || !target.id) { scrollConversation(); return; }
+    scrollConversation();
+    var trigger = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (target.id === "ticket-detail" && trigger && trigger.closest && trigger.closest(".ticket-link")) {
+      /* Stacked layout (a phone): the conversation is below the lists, out of sight. */
+      var box = target.getBoundingClientRect();
+      if (box.top < 0 || box.top > window.innerHeight * 0.5) {
+        target.scrollIntoView({ block: "start" });
+      }
+      target.focus({ preventScroll: true });
+    }
+  });
+  /* A ticket's own address opened on a phone: the ticket, not the lists above it. */
+  function showOpenTicket() {
+    scrollConversation();
+    var detail = document.getElementById("ticket-detail");
+    if (detail && document.getElementById("conversation") &&
+        detail.getBoundingClientRect().top > window.innerHeight * 0.5) {
+      detail.scrollIntoView({ block: "start" });
+    }
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", showOpenTicket);
+  } else {
+    showOpenTicket();
+  }
+  /* === end of the Tickets page section ================================================ */
 }());

@@ -3,20 +3,35 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-fast test-faults lint bench clean screenshots
+# Every dependency (extras included) pinned: `make lock` writes it from pyproject.toml.
+LOCK   := constraints.txt
+PIP    := $(BIN)/python -m pip install --quiet -c $(LOCK)
+# pip-tools lives in a venv of its own, so that it never shows up in the app's.
+LOCK_TOOLS := $(VENV)/lock-tools
 
-# Re-install whenever pyproject.toml changes.
-$(BIN)/.installed-run: pyproject.toml
+.PHONY: run test test-fast test-faults lint bench clean screenshots lock
+
+# Re-install whenever pyproject.toml or the lock changes.
+$(BIN)/.installed-run: pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP) -e .
 	touch $@
 
-$(BIN)/.installed-dev: pyproject.toml
+$(BIN)/.installed-dev: pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PIP) -e '.[dev]'
 	touch $(BIN)/.installed-run $@
+
+## Refresh constraints.txt from pyproject.toml (pip-compile, every extra): after a change of
+## dependencies; `make lock LOCK_ARGS=--upgrade` also takes the newest allowed versions.
+lock:
+	test -x $(LOCK_TOOLS)/bin/pip-compile || ($(PYTHON) -m venv $(LOCK_TOOLS) \
+		&& $(LOCK_TOOLS)/bin/python -m pip install --quiet pip-tools)
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/pip-compile --quiet --all-extras \
+		--strip-extras --no-emit-index-url --no-emit-trusted-host --no-emit-find-links \
+		$(LOCK_ARGS) --output-file $(LOCK) pyproject.toml
 
 ## Web + worker (+ embedded Redis when REDIS_URL is unset, sandbox outbox without a token).
 run: $(BIN)/.installed-run
@@ -39,10 +54,10 @@ test-fast: $(BIN)/.installed-dev
 test-faults: $(BIN)/.installed-dev
 	$(BIN)/python -m pytest -q -m faults tests/faults
 
-$(BIN)/.installed-bench: pyproject.toml
+$(BIN)/.installed-bench: pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(PIP) -e '.[bench]'
 	touch $(BIN)/.installed-run $@
 
 ## Benchmarks, not part of `make test` (~10 min; `make bench BENCH_ARGS=--quick` ~2 min).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     # Platform-standard names, read without the prefix.
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
     port: int = Field(8080, validation_alias=AliasChoices("PORT", "port"), ge=1, le=65535)
+    # `web` (what Fly runs) listens on every interface; `run`, the development command, binds
+    # 127.0.0.1 unless HOST is set explicitly (`python -m bot run` checks `model_fields_set`).
     host: str = Field("0.0.0.0", validation_alias=AliasChoices("HOST", "host"))  # noqa: S104 -- a service listens on every interface by design
 
     # Meta app secret: the HMAC key of `X-Hub-Signature-256`.
@@ -39,8 +41,9 @@ class Settings(BaseSettings):
 
     # Meta batches up to 1,000 updates; reported bodies reach a few MB (WHATSAPP.md 2.9).
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    # Any case (`warning`, `Warning`): stored upper-cased.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # "auto": readable console on a terminal, JSON lines otherwise.
+    # "auto": readable console on a terminal, JSON lines otherwise (any case).
     log_format: Literal["auto", "json", "console"] = "auto"
 
     # Worker limits.
@@ -52,6 +55,15 @@ class Settings(BaseSettings):
     # How often an idle worker looks for due jobs. arq's 0.5 s default alone put the p99 from
     # webhook to reply above 500 ms (BENCHMARKS.md); 50 ms costs 20 cheap polls a second.
     worker_poll_delay_s: float = Field(0.05, gt=0, le=5)
+    # While the queue has no due job and nothing runs, the worker waits for the wake-up that
+    # every enqueue publishes (storage/keys.py WORKER_IDLE), or until the next deferred job or
+    # cron tick is due, and polls at least this often (for enqueues that do not publish, such
+    # as arq's own enqueue_job): the idle cost in Redis commands (BENCHMARKS.md).
+    worker_idle_poll_s: float = Field(5.0, gt=0, le=60)
+    # On SIGTERM/SIGINT the worker takes no new job and gives the running ones this long to
+    # finish; the rest are cancelled and handed back to the queue (another worker runs them
+    # again). fly.toml's kill_timeout leaves room for it. A second signal cancels at once.
+    worker_stop_grace_s: float = Field(5.0, ge=0, le=120)
     # Redis command timeout on the webhook path: past it the webhook answers 503.
     redis_timeout_s: float = Field(2.0, gt=0)
     redis_max_connections: int = Field(64, ge=1)
@@ -65,7 +77,8 @@ class Settings(BaseSettings):
     # First delay of a send retried after a transient Graph failure; doubles per try, max 5 min.
     reply_retry_base_s: float = Field(5.0, gt=0)
 
-    # Where `python -m bot run` keeps the embedded Redis' append-only file.
+    # Where `python -m bot run` keeps its lock, the embedded Redis' append-only file and URL,
+    # and the development secrets it generates (`dev.env`).
     data_dir: str = "var"
 
     # --- Security limits (SECURITY.md) ------------------------------------------------------
@@ -96,3 +109,15 @@ class Settings(BaseSettings):
     transcript_workers: int = Field(2, ge=1)
     transcript_timeout_s: float = Field(30.0, gt=0)
     transcript_max_messages: int = Field(2000, ge=1)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        """`DESKLINE_LOG_LEVEL=warning` is as good as `WARNING`: environment values are often
+        written in lower case, and a process that refuses to start over it helps nobody."""
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value

@@ -130,7 +130,7 @@ def _register(name: str, fn: JobFn, *, max_tries: int | None = None, **options: 
 
 def _functions() -> list[Function]:
     # Imported here so that `jobs.inbound` can import `deps_from` from this package.
-    from jobs import after_hours, inbound, replies, statuses, tickets
+    from jobs import after_hours, inbound, receipts, replies, statuses, tickets
 
     return [
         _register(queue.PROCESS_INBOUND_MESSAGE, inbound.process_inbound_message),
@@ -142,6 +142,8 @@ def _functions() -> list[Function]:
         _register(queue.RESCHEDULE_CALLBACKS, after_hours.reschedule_callbacks),
         _register(queue.OPEN_TICKET, tickets.open_ticket),
         _register(queue.DRAIN_QUEUE, tickets.drain_queue),
+        # Few tries: blue ticks that come minutes late tell the customer little.
+        _register(queue.MARK_READ, receipts.mark_read, max_tries=3),
     ]
 
 

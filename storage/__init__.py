@@ -21,6 +21,7 @@ from storage.numbers import NumbersStore
 from storage.outgoing import OutgoingStore
 from storage.quick_replies import QuickRepliesStore
 from storage.ratelimit import RateLimiter
+from storage.receipts import ReceiptsStore
 from storage.sandbox import SandboxStore
 from storage.sends import SendsStore
 from storage.stats import StatsStore
@@ -58,6 +59,7 @@ class Stores:
     monitoring: MonitoringStore
     notes: NotesStore
     transfer_requests: TransferRequestsStore
+    receipts: ReceiptsStore
 
     @classmethod
     def on(cls, redis: Redis) -> Stores:
@@ -85,4 +87,5 @@ class Stores:
             monitoring=MonitoringStore(redis),
             notes=NotesStore(redis),
             transfer_requests=TransferRequestsStore(redis),
+            receipts=ReceiptsStore(redis),
         )

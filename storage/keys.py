@@ -573,3 +573,27 @@ def ticket_seen(caller_id: str, ticket_id: str) -> str:
     (its list `ticket_messages`, in join order) `caller_id` had on screen when they last
     opened it; the customer messages after that index are their unread ones."""
     return f"dl:seen:{caller_id}:{ticket_id}"
+
+
+# --- read receipts and typing (storage/receipts.py, issue 19) -----------------------------
+# Meta accepts a read status for messages up to 30 days old; a marker that outlives that would
+# guard nothing.
+READ_RECEIPT_TTL_S = 30 * DAY_S
+# WhatsApp shows a typing indicator for up to 25 seconds (or until the next message): one per
+# 20 seconds keeps it on while an agent types without a Graph call per keystroke.
+TYPING_THROTTLE_S = 20
+
+
+def read_receipt(phone_number_id: str, wamid: str) -> str:
+    """STRING, TTL READ_RECEIPT_TTL_S: the inbound message `wamid` was marked read on WhatsApp.
+
+    Written only after Meta accepted the read status (check done → send → mark done), so a
+    ticket opened again does not call Graph again.
+    """
+    return f"dl:read:{phone_number_id}:{wamid}"
+
+
+def typing_throttle(phone_number_id: str, ticket_id: str) -> str:
+    """STRING, TTL TYPING_THROTTLE_S: a typing indicator was asked for on this ticket lately
+    (SET NX: at most one per TYPING_THROTTLE_S per ticket)."""
+    return f"dl:typing:{phone_number_id}:{ticket_id}"

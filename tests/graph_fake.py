@@ -60,7 +60,16 @@ class FakeGraphAPI:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        """Bodies of successful-or-not POSTs to /{version}/{phone_number_id}/messages."""
+        """Bodies of successful-or-not POSTs to /{version}/{phone_number_id}/messages, read
+        statuses (`read_statuses`) left out: they share the endpoint but message nobody."""
+        return [body for body in self._posted() if "status" not in body]
+
+    @property
+    def read_statuses(self) -> list[dict[str, Any]]:
+        """Bodies of the read statuses (and typing indicators) POSTed to the same endpoint."""
+        return [body for body in self._posted() if "status" in body]
+
+    def _posted(self) -> list[dict[str, Any]]:
         return [
             r.json for r in self.requests if r.method == "POST" and r.path.endswith("/messages")
         ]
@@ -87,6 +96,8 @@ class FakeGraphAPI:
                 {"error": {"message": "no token", "type": "OAuthException", "code": 190}},
                 status=401,
             )
+        if "status" in body:  # a read status (WHATSAPP.md 8.5)
+            return web.json_response({"success": True})
         message_id = f"wamid.FAKE{next(self._ids):06d}"
         return web.json_response(
             {

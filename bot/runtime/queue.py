@@ -42,6 +42,7 @@ RUN_CALLBACK: Final = "run_callback"
 RESCHEDULE_CALLBACKS: Final = "reschedule_callbacks"
 OPEN_TICKET: Final = "open_ticket"
 DRAIN_QUEUE: Final = "drain_queue"
+MARK_READ: Final = "mark_read"
 # Cron jobs (jobs.CRON_JOBS): the worker schedules them; nothing enqueues them by name.
 SWEEP_TICKETS: Final = "sweep_tickets"
 
@@ -56,6 +57,7 @@ JOB_NAMES: Final = frozenset(
         RESCHEDULE_CALLBACKS,
         OPEN_TICKET,
         DRAIN_QUEUE,
+        MARK_READ,
     }
 )
 
@@ -195,6 +197,7 @@ class Intake:
                 job = self._job(APPLY_STATUS_UPDATE, item.claim_id, now_ms)
             key_list += [claim_key, job_key_prefix + job_id]
             argv += [item.phone_number_id, job_id, item.raw, job]
+        key_list.append(keys.WORKER_IDLE)  # new jobs wake an idle worker (storage/keys.py)
         argv += list(other)
         return self._encode(key_list, argv)
 
@@ -315,10 +318,11 @@ async def _enqueue(
     argv: list[Any] = [_arq_job(function, args, now_ms), expires_ms, score, job_id]
     queued = await redis.eval(  # type: ignore[misc]
         _ENQUEUE_LUA,
-        3,
+        4,
         job_key_prefix + job_id,
         result_key_prefix + job_id,
         default_queue_name,
+        keys.WORKER_IDLE,  # a queued job wakes an idle worker (storage/keys.py)
         *argv,
     )
     return bool(queued)
@@ -534,3 +538,21 @@ async def enqueue_replay(redis: ArqRedis, entry: dict[str, Any]) -> str:
         expires_s=keys.CLAIM_TTL_S,
     )
     return job_id
+
+
+async def enqueue_mark_read(
+    redis: ArqRedis, phone_number_id: str, wamid: str, *, typing_slot: int | None = None
+) -> bool:
+    """Queue marking the inbound message `wamid` read on WhatsApp (issue 19).
+
+    Job id `read:<number>:<wamid>`: a ticket opened twice while the first job waits queues one.
+    With `typing_slot` (the throttle period's number), the read status carries the typing
+    indicator, job id `typing:<number>:<wamid>:<slot>`, one per period.
+    """
+    typing = typing_slot is not None
+    job_id = (
+        f"typing:{phone_number_id}:{wamid}:{typing_slot}"
+        if typing
+        else f"read:{phone_number_id}:{wamid}"
+    )
+    return await _enqueue(redis, MARK_READ, phone_number_id, wamid, typing, job_id=job_id)

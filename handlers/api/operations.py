@@ -39,6 +39,7 @@ from bot.domain.quick_replies import (
     ReplyInput,
     ReplyPage,
 )
+from bot.domain.receipts import TypingView
 from bot.domain.tickets import (
     OwnerInput,
     OwnerView,
@@ -330,6 +331,13 @@ TICKET_OPERATIONS: Final[tuple[Operation, ...]] = (
               description="409 `window_closed` outside the 24 hours after the customer's last "
               "message; 409 `served_by_another` naming the agent who holds the ticket; 409 "
               "`not_assigned` while it waits. An `Idempotency-Key` header makes retries safe."),
+    Operation("POST", "/tickets/{ticket_id}/typing", tickets.typing, "ticketTyping",
+              "Show the customer WhatsApp's typing indicator while the holder types",
+              "tickets", who=ATTACHED, responses={202: TypingView},
+              description="At most one indicator per 20 s per ticket, inside the 24-hour "
+              "window, from the agent holding the ticket, when the number's "
+              "`tickets.read_receipts` is on; `typing` says whether it went out. Reading the "
+              "ticket (GET) as its holder marks the customer's last message read."),
     Operation("POST", "/tickets/{ticket_id}/close", tickets.close_ticket, "closeTicket",
               "Close a ticket; the freed slot pulls the next", "tickets", who=TICKET_MANAGERS,
               body=TicketCloseInput, responses={200: Ticket}),

@@ -23,6 +23,7 @@ from aiohttp import web
 from bot.appkeys import deps_key, stores_key
 from bot.domain.config import parse_body
 from bot.domain.errors import InvalidInputError
+from bot.domain.receipts import TypingView
 from bot.domain.tickets import (
     OwnerInput,
     Ticket,
@@ -32,7 +33,7 @@ from bot.domain.tickets import (
     TicketTransferInput,
     can_read_tickets,
 )
-from bot.services import conversation, tickets
+from bot.services import conversation, receipts, tickets
 from handlers.api import model_response, path_id, read_json
 from handlers.api.auth import caller_of, forbid_unless
 from handlers.api.queries import TicketsQuery, read_query
@@ -63,9 +64,30 @@ async def list_tickets(request: web.Request) -> web.Response:
 
 
 async def get_ticket(request: web.Request) -> web.Response:
-    """One ticket with its messages (inbound text from the contact's timeline) and history."""
+    """One ticket with its messages (inbound text from the contact's timeline) and history.
+
+    Read by the agent holding it, it marks the customer's last message read on WhatsApp (once
+    per message, when the number's `tickets.read_receipts` is on); anybody else reading it
+    (a manager, an admin, a colleague) marks nothing (`bot.services.receipts`).
+    """
     ticket = await _ticket(request)
-    return model_response(await conversation.ticket_detail(request.app[stores_key], ticket))
+    detail = await conversation.ticket_detail(request.app[stores_key], ticket)
+    await receipts.conversation_opened(
+        request.app[deps_key], caller_of(request), ticket, detail.messages
+    )
+    return model_response(detail)
+
+
+async def typing(request: web.Request) -> web.Response:
+    """The holding agent is typing: WhatsApp shows the customer "typing…" (202).
+
+    Throttled to one indicator per 20 seconds per ticket; `typing` says what happened:
+    "sent", "throttled" or "off" (not the holder, the number's `tickets.read_receipts` off,
+    the 24-hour window closed). Never an error for those: the desk calls it on keystrokes.
+    """
+    ticket = await _ticket(request)
+    result = await receipts.agent_typing(request.app[deps_key], caller_of(request), ticket)
+    return model_response(TypingView(typing=result), status=202)
 
 
 async def reply(request: web.Request) -> web.Response:

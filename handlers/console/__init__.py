@@ -69,6 +69,7 @@ def setup_console(app: web.Application) -> None:
     r.add_get(f"{n}/monitoring/chart", monitoring.chart)
     r.add_get(f"{p}/tickets/{{ticket_id}}", tickets.detail)
     r.add_post(f"{p}/tickets/{{ticket_id}}/reply", tickets.reply)
+    r.add_post(f"{p}/tickets/{{ticket_id}}/typing", tickets.typing)
     r.add_post(f"{p}/tickets/{{ticket_id}}/close", tickets.close)
     r.add_post(f"{p}/tickets/{{ticket_id}}/transfer", tickets.transfer)
     r.add_get(f"{p}/tickets/{{ticket_id}}/conversation", tickets.conversation_part)

@@ -457,6 +457,7 @@ class TicketsForm:
     reroute: str = ""
     lost: str = ""
     grace: str = ""
+    read_receipts: bool = True
 
     @classmethod
     def of(cls, view: NumberView) -> TicketsForm:
@@ -468,6 +469,7 @@ class TicketsForm:
             reroute=str(t.reroute_after_minutes),
             lost=str(t.lost_after_minutes),
             grace=str(t.offline_grace_minutes),
+            read_receipts=t.read_receipts,
         )
 
     @classmethod
@@ -479,6 +481,7 @@ class TicketsForm:
             reroute=_text(form, "tickets.reroute_after_minutes"),
             lost=_text(form, "tickets.lost_after_minutes"),
             grace=_text(form, "tickets.offline_grace_minutes"),
+            read_receipts=_checked(form, "tickets.read_receipts"),
         )
 
     def patch(self) -> dict[str, Any]:
@@ -495,6 +498,7 @@ class TicketsForm:
                 "reroute_after_minutes": number(self.reroute),
                 "lost_after_minutes": number(self.lost),
                 "offline_grace_minutes": number(self.grace),
+                "read_receipts": self.read_receipts,
             }
         }
 
@@ -509,6 +513,7 @@ class TicketsForm:
             "tickets.reroute_after_minutes",
             "tickets.lost_after_minutes",
             "tickets.offline_grace_minutes",
+            "tickets.read_receipts",
         }
 
 
@@ -656,6 +661,7 @@ _WORDS: Final = {
     "reroute_after_minutes": "route again after",
     "lost_after_minutes": "lost after",
     "offline_grace_minutes": "requeue after",
+    "read_receipts": "read receipts",
 }
 
 

@@ -35,7 +35,15 @@ from bot.domain.tickets import (
     TicketTransferInput,
     can_manage_ticket,
 )
-from bot.services import agents, conversation, inbox, notes, tickets, transfer_requests
+from bot.services import (
+    agents,
+    conversation,
+    inbox,
+    notes,
+    receipts,
+    tickets,
+    transfer_requests,
+)
 from handlers.console.context import is_htmx, user_of
 from handlers.console.numbers import readable_number
 from handlers.console.render import render_fragment, render_page
@@ -181,6 +189,11 @@ async def _detail_context(
         and can_manage_ticket(user.caller, ticket.phone_number_id, holder),
         "note_key": secrets.token_hex(12),
         "window_open": window,
+        # Keystrokes in the reply box show the customer "typing…" (bot.services.receipts).
+        "typing": ticket.status == "open"
+        and ticket.agent_id == user.caller.id
+        and window
+        and stored.config.tickets.read_receipts,
         "quick_replies": await stores.quick_replies.categories(user.caller.id),
         # A reply form carries its own idempotency key: a double submit sends once.
         "reply_key": secrets.token_hex(12),
@@ -198,10 +211,12 @@ async def _conversation_context(
     caller = user_of(request).caller
     # Counted before the conversation is read: see inbox.mark_seen.
     shown = len(await stores.tickets.messages(ticket.id))
-    messages: list[Any] = list(await conversation.conversation(stores, ticket))
+    messages = await conversation.conversation(stores, ticket)
     found = await notes.ticket_notes(stores, ticket)
-    entries = sorted([*messages, *found], key=lambda e: e.at)
+    entries: list[Any] = sorted([*messages, *found], key=lambda e: e.at)
     await inbox.mark_seen(request.app[deps_key], caller, ticket, shown)
+    # The holder has the customer's messages on screen: blue ticks (once per message).
+    await receipts.conversation_opened(request.app[deps_key], caller, ticket, messages)
     return {
         "ticket": ticket,
         "zone": stored.config.zone,
@@ -283,6 +298,15 @@ async def reply(request: web.Request) -> web.Response:
         error = _CONFLICTS.get(exc.code) or f"{exc.message[:1].upper()}{exc.message[1:]}."
         return await _after_action(request, ticket.id, error=error, draft=text, status=409)
     return await _after_action(request, ticket.id)
+
+
+async def typing(request: web.Request) -> web.Response:
+    """The holder types in the reply box (htmx, throttled in the page too): WhatsApp's typing
+    indicator, as `POST /api/v1/tickets/{id}/typing`. 204 whatever happened: the server
+    throttles and checks again, and a keystroke has nothing to show."""
+    ticket = await readable_ticket(request, request.match_info["ticket_id"])
+    await receipts.agent_typing(request.app[deps_key], user_of(request).caller, ticket)
+    return web.Response(status=204)
 
 
 # The console's wording where the API's message is written for developers.

@@ -1,7 +1,9 @@
 -- The webhook intake (bot/runtime/queue.py `Intake`): for each item, claim it (SET NX, the
 -- raw JSON as the value) and, only when the claim is new, write its arq job and queue it.
+-- New jobs wake idle workers: when the idle flag is set, delete it and publish on the channel
+-- of the same name (storage/keys.py WORKER_IDLE).
 -- KEYS: served numbers (set), arq queue, intake stats (hash), other events (list), then per
--- item its claim key and its arq job key.
+-- item its claim key and its arq job key, then the idle flag.
 -- ARGV: claim TTL ms, job TTL ms, queue score, item count, other-event count, other-list
 -- cap, then per item: phone_number_id, job id, raw JSON, job; then the other events.
 -- Returns {new, duplicate, unknown_number}.
@@ -27,6 +29,10 @@ for i = 0, n_items - 1 do
   else
     dup = dup + 1
   end
+end
+if new > 0 then
+  local idle = KEYS[5 + n_items * 2]
+  if redis.call('DEL', idle) == 1 then redis.call('PUBLISH', idle, '1') end
 end
 if unknown > 0 then redis.call('HINCRBY', stats, 'unknown_number', unknown) end
 if n_other > 0 then

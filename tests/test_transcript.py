@@ -5,6 +5,7 @@ renderer and through `GET /api/v1/tickets/{id}/transcript.pdf`."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,8 +17,9 @@ from pypdf import PdfReader
 from bot.domain.clock import FixedClock
 from bot.domain.models import InboundMessage
 from bot.domain.tickets import Ticket, TicketContact, TicketRequest
-from bot.runtime.transcript import Line, Transcript, render_transcript
+from bot.runtime.transcript import Line, NoteLine, Transcript, render_transcript
 from storage.agents import AgentsStore
+from storage.notes import NotesStore
 from storage.tickets import TicketsStore
 from storage.timeline import TimelineStore
 from tests.api.conftest import ADMIN, N1, put_agent, put_number
@@ -116,9 +118,10 @@ def test_an_empty_ticket_still_renders() -> None:
     assert "(nenhuma mensagem)" in text_of(render_transcript(transcript([])))
 
 
-async def test_the_endpoint_renders_timeline_text_and_agent_replies(
+async def _ticket_with_a_reply(
     client: TestClient[Any, Any], redis: aioredis.Redis, clock: FixedClock
-) -> None:
+) -> str:
+    """A ticket of N1: the customer's CUSTOMER at T0, ana's AGENT a minute later; its id."""
     clock.at = T0 + timedelta(hours=1)
     await put_number(client, N1)
     await put_agent(client, "ana", role="agent", numbers=[N1])
@@ -150,13 +153,69 @@ async def test_the_endpoint_renders_timeline_text_and_agent_replies(
     await tickets.record_reply(
         opened.ticket_id, "ana", "agent:1", AGENT, now=T0 + timedelta(minutes=1)
     )
-    resp = await client.get(f"/api/v1/tickets/{opened.ticket_id}/transcript.pdf", headers=ADMIN)
+    return opened.ticket_id
+
+
+async def test_the_endpoint_renders_timeline_text_and_agent_replies(
+    client: TestClient[Any, Any], redis: aioredis.Redis, clock: FixedClock
+) -> None:
+    ticket_id = await _ticket_with_a_reply(client, redis, clock)
+    resp = await client.get(f"/api/v1/tickets/{ticket_id}/transcript.pdf", headers=ADMIN)
     assert resp.status == 200
-    assert resp.headers["Content-Disposition"] == (
-        f'attachment; filename="ticket-{opened.ticket_id}.pdf"'
-    )
+    assert resp.headers["Content-Disposition"] == (f'attachment; filename="ticket-{ticket_id}.pdf"')
     text = text_of(await resp.read())
     assert CUSTOMER in text
     assert AGENT in text
     assert "02/03/2026 10:00:00 (-03:00) — João Ávila" in text
     assert "02/03/2026 10:01:00 (-03:00) — Ana" in text
+
+
+NOTES_PT = "Notas internas — não enviadas ao cliente"
+
+
+async def test_the_ticket_s_notes_follow_the_conversation_in_a_marked_section(
+    client: TestClient[Any, Any], redis: aioredis.Redis, clock: FixedClock
+) -> None:
+    ticket_id = await _ticket_with_a_reply(client, redis, clock)
+    url = f"/api/v1/tickets/{ticket_id}/transcript.pdf"
+    # No notes yet: no section at all (not an empty one).
+    resp = await client.get(url, headers=ADMIN)
+    assert resp.status == 200
+    assert "Notas internas" not in text_of(await resp.read())
+
+    notes = NotesStore(redis)
+    await notes.add_to_ticket(
+        ticket_id, "N1", "ana", "cliente pediu reembolso", now=T0 + timedelta(minutes=5)
+    )
+    # An author who is no agent (the admin, or an agent since deleted) shows by id.
+    await notes.add_to_ticket(
+        ticket_id, "N2", "ops-7", "reembolso aprovado ✅", now=T0 + timedelta(minutes=6)
+    )
+    resp = await client.get(url, headers=ADMIN)
+    assert resp.status == 200
+    text = text_of(await resp.read())
+    # Notes come after the last message, author by name (else id), time in the number's zone.
+    order = [
+        text.index(AGENT),
+        text.index(NOTES_PT),
+        text.index("02/03/2026 10:05:00 (-03:00) — Ana"),
+        text.index("cliente pediu reembolso"),
+        text.index("02/03/2026 10:06:00 (-03:00) — ops-7"),
+        text.index("reembolso aprovado ✅"),
+    ]
+    assert order == sorted(order), text
+    assert text.count(NOTES_PT) == 1
+
+
+def test_the_notes_section_is_titled_in_the_number_s_language() -> None:
+    note = NoteLine(T0 + timedelta(minutes=5), "Ana", "nota")
+    titles = {
+        "pt-BR": NOTES_PT,
+        "en": "Internal notes — not sent to the customer",
+        "es": "Notas internas — no enviadas al cliente",
+    }
+    for language, title in titles.items():
+        base = transcript([Line(T0, "João Ávila", True, CUSTOMER)], language=language)
+        with_notes = replace(base, notes=[note])
+        assert title in text_of(render_transcript(with_notes)), language
+        assert title not in text_of(render_transcript(base)), language

@@ -9,7 +9,9 @@ lacks, so Portuguese accents and emoji render; both fonts ship in `bot/fonts/` (
 README), so no system font is needed. Times are shown in the number's time zone. WhatsApp
 media carry no public URL: a media message shows as a placeholder with its caption, and any
 URL in a message's text becomes a link. A ticket longer than the handler's limit is shown from
-its latest messages, after a note of how many earlier ones are left out.
+its latest messages, after a note of how many earlier ones are left out. The ticket's internal
+notes (issue 19) follow the conversation in their own section, titled as never sent to the
+customer, so a reader of the PDF cannot take them for messages; no notes, no section.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
 from bot.domain.config import Language
 from bot.domain.tickets import Ticket
+
+if TYPE_CHECKING:  # fpdf2 is loaded on demand, by `render_transcript` only
+    from bot.runtime.transcript_document import TranscriptDocument
 
 FONT_DIR: Final = Path(__file__).parent / "fonts"
 TEXT_FONT: Final = FONT_DIR / "NotoSans-Regular.ttf"
@@ -53,6 +58,7 @@ _LABELS: Final[dict[str, dict[str, str]]] = {
             "{omitted} mensagens anteriores não mostradas: "
             "esta transcrição mostra as últimas {shown}."
         ),
+        "notes": "Notas internas — não enviadas ao cliente",
     },
     "en": {
         "title": "Conversation transcript",
@@ -73,6 +79,7 @@ _LABELS: Final[dict[str, dict[str, str]]] = {
         "omitted": (
             "{omitted} earlier messages not shown: this transcript shows the last {shown}."
         ),
+        "notes": "Internal notes — not sent to the customer",
     },
     "es": {
         "title": "Historial de la conversación",
@@ -94,6 +101,7 @@ _LABELS: Final[dict[str, dict[str, str]]] = {
             "{omitted} mensajes anteriores no mostrados: "
             "esta transcripción muestra los últimos {shown}."
         ),
+        "notes": "Notas internas — no enviadas al cliente",
     },
 }
 # Message types that are text already; anything else is media or an interaction.
@@ -116,6 +124,15 @@ class Line:
 
 
 @dataclass(frozen=True, slots=True)
+class NoteLine:
+    """One internal note of the ticket: its author's name (or id), when, and what."""
+
+    at: datetime
+    author: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
     """Everything a transcript shows (the handler reads it; this module only renders)."""
 
@@ -129,6 +146,8 @@ class Transcript:
     generated_at: datetime
     # Earlier messages of the ticket left out of `lines` (the handler keeps the latest ones).
     omitted: int = 0
+    # The ticket's internal notes, oldest first: shown after the conversation, marked apart.
+    notes: Sequence[NoteLine] = ()
 
 
 def _clean(text: str) -> str:
@@ -152,8 +171,9 @@ def _body(line: Line, labels: dict[str, str]) -> str:
 def render_transcript(transcript: Transcript) -> bytes:
     """The ticket's conversation as a PDF: a header (number, contact, times, status, agent),
     the note of `omitted` earlier messages if any, then every line with its author and local
-    time (automatic messages and those from before the ticket labelled so), over as many
-    pages as it takes. Deterministic for the same input."""
+    time (automatic messages and those from before the ticket labelled so), then the `notes`
+    if any under their own title (never sent to the customer), each with its author and local
+    time; over as many pages as it takes. Deterministic for the same input."""
     from bot.runtime.transcript_document import (
         TranscriptDocument,  # fpdf2: ~20 MB, loaded on demand
     )
@@ -224,4 +244,27 @@ def render_transcript(transcript: Transcript) -> bytes:
             pdf.paragraph(5.5, f"{labels['link']}: {url}", link=url)
             pdf.set_text_color(0, 0, 0)
         pdf.ln(2.5)
+    if t.notes:
+        _notes(pdf, t.notes, labels["notes"], t.zone)
     return pdf.pdf_bytes()
+
+
+def _notes(pdf: TranscriptDocument, notes: Sequence[NoteLine], title: str, zone: ZoneInfo) -> None:
+    """The notes section: a rule and a title in the notes' own colour, so it reads as the
+    desk's remarks and not as part of the conversation, then each note as a message is."""
+    pdf.ln(2)
+    pdf.set_draw_color(180, 120, 0)
+    pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+    pdf.ln(3)
+    pdf.set_font("NotoSans", size=13)
+    pdf.set_text_color(150, 90, 0)
+    pdf.paragraph(7, title)
+    pdf.ln(2)
+    for note in notes:
+        pdf.set_font("NotoSans", size=9)
+        pdf.set_text_color(150, 90, 0)
+        pdf.paragraph(5, f"{_when(note.at, zone)} — {_clean(note.author)}")
+        pdf.set_font("NotoSans", size=10)
+        pdf.set_text_color(0, 0, 0)
+        pdf.paragraph(5.5, _clean(note.text))
+        pdf.ln(2.5)

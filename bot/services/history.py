@@ -33,7 +33,7 @@ from bot.domain.tickets import (
     can_read_tickets,
 )
 from bot.runtime.deps import Deps
-from bot.runtime.transcript import Line, Transcript
+from bot.runtime.transcript import Line, NoteLine, Transcript
 from bot.runtime.transcript_pool import TranscriptPool
 from bot.services.conversation import conversation
 
@@ -154,7 +154,9 @@ async def transcript_pdf(
     The PDF is rendered in a worker process (bot.runtime.transcript_pool), never on the event
     loop: a render slot is taken first, and only then is the conversation read, so waiting
     callers hold none. A ticket with more than `transcript_max_messages` messages shows its
-    latest ones after a note of how many earlier ones are left out.
+    latest ones after a note of how many earlier ones are left out. The ticket's internal notes
+    (all of them, at most `keys.NOTES_MAX`) follow in their own section, marked as never sent
+    to the customer; a ticket without notes has no such section.
 
     Raises:
         TranscriptUnavailableError: no render slot came free in time (`TranscriptBusyError`),
@@ -170,14 +172,18 @@ async def transcript_pdf(
 
 async def _transcript(deps: Deps, ticket: Ticket, messages: list[TicketMessage]) -> Transcript:
     """What the PDF shows: the ticket, its number's name, zone and language, the authors'
-    names, and the latest `transcript_max_messages` messages."""
+    names, the latest `transcript_max_messages` messages, and the ticket's internal notes
+    (author by agent name where the agent still exists, else by caller id)."""
     stores = deps.stores
     limit = deps.settings.transcript_max_messages
     omitted = max(0, len(messages) - limit)
     messages = messages[omitted:]
     config = await stores.numbers.config(ticket.phone_number_id)
+    notes = await stores.notes.for_ticket(ticket.id)
     agent_ids = sorted(
-        {m.agent_id for m in messages if m.agent_id} | {ticket.agent_id or ""} - {""}
+        {m.agent_id for m in messages if m.agent_id}
+        | {n.author for n in notes}
+        | {ticket.agent_id or ""} - {""}
     )
     names = {a.id: a.name for a in await stores.agents.get_many(agent_ids)}
     customer = ticket.contact.name or ticket.contact.phone or ticket.contact.wa_id or "-"
@@ -208,4 +214,5 @@ async def _transcript(deps: Deps, ticket: Ticket, messages: list[TicketMessage])
         lines=lines,
         generated_at=deps.clock.now(),
         omitted=omitted,
+        notes=[NoteLine(at=n.at, author=names.get(n.author, n.author), text=n.text) for n in notes],
     )

@@ -22,6 +22,7 @@ beyond the global rate, one guess per address per burst period (a minute by defa
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 from typing import Final
@@ -54,6 +55,11 @@ def limits(settings: Settings) -> FailureLimits:
 def _seconds(wait_ms: int) -> int:
     # Retry-After counts whole seconds; rounding up, a client that obeys it is not refused again.
     return max(1, math.ceil(wait_ms / 1000))
+
+
+# How long a check may wait for a slot held by checks in flight, and how often it looks again.
+IN_FLIGHT_WAIT_S: Final = 2.0
+IN_FLIGHT_RETRY_S: Final = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +123,22 @@ async def begin_check(request: web.Request, *, credential: bool = True) -> Check
     no credential is ever checked unlimited.
     """
     client = client_network(request)
-    slot = await request.app[stores_key].rates.begin_check(
-        client, _limits_of(request), reserve=credential
-    )
+    rates = request.app[stores_key].rates
+    slot = await rates.begin_check(client, _limits_of(request), reserve=credential)
+    # A client with no recent failure is refused only because its budget is held by checks in
+    # flight (many right tokens at once: an office's desks reconnecting after a deploy). Those
+    # give their slots back within milliseconds, so wait for a slot rather than refuse: a
+    # browser's EventSource does not retry after a 429. Once one of the checks in flight
+    # fails, the client has a recent failure and the waiting ones are refused as before.
+    deadline = asyncio.get_running_loop().time() + IN_FLIGHT_WAIT_S
+    while (
+        credential
+        and slot.wait_ms > 0
+        and not slot.recent_failure
+        and asyncio.get_running_loop().time() < deadline
+    ):
+        await asyncio.sleep(IN_FLIGHT_RETRY_S)
+        slot = await rates.begin_check(client, _limits_of(request), reserve=credential)
     if slot.wait_ms > 0:
         log.debug("auth_refused_before_check", path=request.path)
     return Check(request, client, slot)

@@ -50,7 +50,10 @@ class RateLimiter:
         raw = await self._begin(keys=_check_keys(client), args=[*limits.args(), int(reserve)])
         wait_ms = int(raw[0])
         return CheckSlot(
-            wait_ms=wait_ms, reserved=reserve and not wait_ms, global_slot=bool(raw[1])
+            wait_ms=wait_ms,
+            reserved=reserve and not wait_ms,
+            global_slot=bool(raw[1]),
+            recent_failure=len(raw) > 2 and bool(raw[2]),
         )
 
     async def check_passed(self, client: str, limits: FailureLimits, slot: CheckSlot) -> None:

@@ -38,11 +38,14 @@ class CheckSlot:
         reserved: the check holds a slot of the client's budget.
         global_slot: the check holds a slot of the global budget (False when the global
             budget was spent but the client, having no recent failure, is checked anyway).
+        recent_failure: when refused, whether the client failed recently (else its budget is
+            only held by checks in flight, which give their slots back on success).
     """
 
     wait_ms: int
     reserved: bool
     global_slot: bool
+    recent_failure: bool = False
 
 
 @dataclass(frozen=True, slots=True)

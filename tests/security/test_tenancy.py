@@ -126,6 +126,7 @@ API_TICKET_PATHS: list[Any] = [
     # about the request, never about the ticket; others get the ticket's 404.
     ("POST", "/transfer-requests/R1/accept", None),
     ("POST", "/transfer-requests/R1/decline", None),
+    ("POST", "/typing", None),
 ]
 
 

@@ -22,7 +22,7 @@ from bot.domain.errors import ConflictError, ForbiddenError, InvalidInputError, 
 from bot.domain.replies import ReplyKind, ReplyRequest
 from bot.runtime.deps import Deps
 from bot.runtime.queue import enqueue_reply
-from bot.services.templates import find_template
+from bot.services.templates import Template, find_template
 from storage.after_hours import (
     REQUESTED_RETURNS,
     ROW_ID_PATTERN,
@@ -121,6 +121,46 @@ async def send_active_message(
     )
     if config is None or row is None:
         raise NotFoundError(f"no after-hours contact {rid} on number {phone_number_id}")
+    natural_key, template = await queue_template(
+        deps, caller, phone_number_id, row.contact, row.wa_id, row.user_id, body
+    )
+    after_hours = stores.after_hours
+    await after_hours.mark_message_sent(
+        phone_number_id,
+        rid,
+        template=template.name,
+        language=template.language,
+        natural_key=natural_key,
+        at=now,
+        by=caller.id,
+    )
+    updated = await after_hours.get(phone_number_id, rid, now)
+    return (updated or row).view(config.zone)
+
+
+async def queue_template(
+    deps: Deps,
+    caller: Caller,
+    phone_number_id: str,
+    contact: str,
+    wa_id: str | None,
+    user_id: str | None,
+    body: ActiveMessageInput,
+) -> tuple[str, Template]:
+    """Queue an approved template to one contact: the one active-message workflow, whichever
+    screen asks (the after-hours list, the contact view). Returns the send's natural key and
+    the template.
+
+    The template is looked up and its variables checked; the 24-hour mark per (contact,
+    template) is claimed (so a template sent from either screen is not sent again from the
+    other without `force`); one `send_reply` job goes out, keyed by a natural key naming this
+    call. Should the enqueue fail, the mark is freed again (a retry must not get a 409).
+
+    Raises:
+        InvalidInputError: `template` (unknown, not approved, not sendable), `variables`
+            (count) or `variables[i]` (empty or malformed value).
+        ConflictError: `already_sent` within 24 hours, unless `body.force`.
+    """
     template = await find_template(deps, body.template, body.language)
     if template is None:
         raise InvalidInputError(
@@ -131,10 +171,10 @@ async def send_active_message(
     template.check(body.variables)
     # One send per accepted call: it carries no idempotency key of its own (the 24-hour mark
     # is what stops an accidental repeat), so the key names this call.
-    natural_key = f"active:{phone_number_id}:{row.contact}:{template.name}:{secrets.token_hex(8)}"
-    after_hours = stores.after_hours
+    natural_key = f"active:{phone_number_id}:{contact}:{template.name}:{secrets.token_hex(8)}"
+    after_hours = deps.stores.after_hours
     if not await after_hours.claim_active_message(
-        phone_number_id, row.contact, template.name, natural_key, force=body.force
+        phone_number_id, contact, template.name, natural_key, force=body.force
     ):
         raise ConflictError(
             "already_sent",
@@ -144,12 +184,12 @@ async def send_active_message(
     reply = ReplyRequest(
         natural_key=natural_key,
         phone_number_id=phone_number_id,
-        wa_id=row.wa_id,
-        user_id=row.user_id,
-        contact=row.contact,
+        wa_id=wa_id,
+        user_id=user_id,
+        contact=contact,
         kind=ReplyKind.ACTIVE_MESSAGE,
         body=bodies.template(
-            bodies.recipient(row.wa_id, row.user_id),
+            bodies.recipient(wa_id, user_id),
             template.name,
             template.language,
             body.variables,
@@ -163,17 +203,7 @@ async def send_active_message(
     except BaseException:
         # Not queued: free the 24-hour mark, or a retry of this call would get a 409.
         await after_hours.release_active_message(
-            phone_number_id, row.contact, template.name, natural_key
+            phone_number_id, contact, template.name, natural_key
         )
         raise
-    await after_hours.mark_message_sent(
-        phone_number_id,
-        rid,
-        template=template.name,
-        language=template.language,
-        natural_key=natural_key,
-        at=now,
-        by=caller.id,
-    )
-    updated = await after_hours.get(phone_number_id, rid, now)
-    return (updated or row).view(config.zone)
+    return natural_key, template

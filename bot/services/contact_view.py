@@ -7,10 +7,8 @@ reads its contacts; 403 outside, 404 for a contact the number has not got.
 
 from __future__ import annotations
 
-import secrets
 from typing import Final
 
-from bot.domain import bodies
 from bot.domain.auth import Caller
 from bot.domain.contact_view import (
     ActiveMessageQueued,
@@ -23,14 +21,11 @@ from bot.domain.contact_view import (
     resume_case,
 )
 from bot.domain.contacts import HISTORY, has_history
-from bot.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from bot.domain.errors import InvalidInputError, NotFoundError
 from bot.domain.models import WINDOW
-from bot.domain.replies import ReplyKind, ReplyRequest
 from bot.runtime.deps import Deps
-from bot.runtime.queue import enqueue_reply
-from bot.services.after_hours import ActiveMessageInput
+from bot.services.after_hours import ActiveMessageInput, queue_template
 from bot.services.contacts import require_attached
-from bot.services.templates import find_template
 
 # Timeline entries read at most: a contact's 90 days rarely hold more (as the timeline API).
 SCAN_MAX: Final = 5000
@@ -131,47 +126,7 @@ async def send_active_message(
         raise NotFoundError(f"no contact {wa_id} on number {phone_number_id}")
     if contact.wa_id is None and contact.user_id is None:
         raise InvalidInputError("the contact has no number to send to", "wa_id")
-    template = await find_template(deps, body.template, body.language)
-    if template is None:
-        raise InvalidInputError(
-            f"unknown template {body.template} ({body.language}): not in the WABA's approved"
-            " templates nor registered",
-            "template",
-        )
-    template.check(body.variables)
-    natural_key = f"active:{phone_number_id}:{contact.key}:{template.name}:{secrets.token_hex(8)}"
-    after_hours = stores.after_hours
-    if not await after_hours.claim_active_message(
-        phone_number_id, contact.key, template.name, natural_key, force=body.force
-    ):
-        raise ConflictError(
-            "already_sent",
-            f"template {template.name} already went to this contact within 24 hours;"
-            ' send with "force": true to send it again',
-        )
-    reply = ReplyRequest(
-        natural_key=natural_key,
-        phone_number_id=phone_number_id,
-        wa_id=contact.wa_id,
-        user_id=contact.user_id,
-        contact=contact.key,
-        kind=ReplyKind.ACTIVE_MESSAGE,
-        body=bodies.template(
-            bodies.recipient(contact.wa_id, contact.user_id),
-            template.name,
-            template.language,
-            body.variables,
-            tag=natural_key,
-        ),
-        free_form=False,
-        author=caller.id,
+    natural_key, _ = await queue_template(
+        deps, caller, phone_number_id, contact.key, contact.wa_id, contact.user_id, body
     )
-    try:
-        await enqueue_reply(deps.redis, reply)
-    except BaseException:
-        # Not queued: free the 24-hour mark, or a retry would get a 409.
-        await after_hours.release_active_message(
-            phone_number_id, contact.key, template.name, natural_key
-        )
-        raise
     return ActiveMessageQueued(id=natural_key, number=phone_number_id, wa_id=contact.wa_id)

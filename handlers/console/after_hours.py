@@ -84,9 +84,10 @@ def _choice(value: str) -> tuple[str, str]:
     return name, language
 
 
-async def _form_context(
+async def dialog_context(
     request: web.Request,
-    item: AfterHoursContact,
+    item: object,
+    action: str,
     *,
     choice: str,
     variables: list[str],
@@ -95,11 +96,13 @@ async def _form_context(
     message: str | None = None,
     conflict: bool = False,
 ) -> dict[str, Any]:
+    """The send-active-message dialog's context (after_hours/_message_form.html) for an
+    addressee `item` (its name, phone and wa_id), posting to `action`: one dialog for the
+    after-hours list and the contact view."""
     templates = await _templates(request)
     name, language = _choice(choice)
     chosen = next((t for t in templates if (t.name, t.language) == (name, language)), None)
     count = chosen.variables if chosen is not None else 0
-    number = request.match_info["phone_number_id"]
     return {
         "item": item,
         "templates": [(t, _sendable(t)) for t in templates],
@@ -110,8 +113,16 @@ async def _form_context(
         "errors": errors or {},
         "message": message,
         "conflict": conflict,
-        "action": f"/console/numbers/{number}/after-hours/{item.id}/message",
+        "action": action,
     }
+
+
+async def _form_context(
+    request: web.Request, item: AfterHoursContact, **options: Any
+) -> dict[str, Any]:
+    number = request.match_info["phone_number_id"]
+    action = f"/console/numbers/{number}/after-hours/{item.id}/message"
+    return await dialog_context(request, item, action, **options)
 
 
 async def message_form(request: web.Request) -> web.Response:

@@ -19,9 +19,9 @@ from bot.appkeys import deps_key
 from bot.domain.config import invalid_input, is_valid_id
 from bot.domain.contact_view import ContactConversation
 from bot.domain.errors import ConflictError, InvalidInputError, NotFoundError
-from bot.services import contact_view, templates
+from bot.services import contact_view
 from bot.services.after_hours import ActiveMessageInput
-from handlers.console.after_hours import _choice, _sendable, _variables
+from handlers.console.after_hours import _choice, _variables, dialog_context
 from handlers.console.context import is_htmx, user_of
 from handlers.console.render import render_fragment, render_page
 
@@ -77,32 +77,10 @@ def _item(view: ContactConversation) -> dict[str, str | None]:
 
 
 async def _form_context(
-    request: web.Request,
-    view: ContactConversation,
-    *,
-    choice: str,
-    variables: list[str],
-    force: bool = False,
-    errors: dict[str, str] | None = None,
-    message: str | None = None,
-    conflict: bool = False,
+    request: web.Request, view: ContactConversation, **options: Any
 ) -> dict[str, Any]:
-    available = (await templates.available(request.app[deps_key])).templates
-    name, language = _choice(choice)
-    chosen = next((t for t in available if (t.name, t.language) == (name, language)), None)
-    count = chosen.variables if chosen is not None else 0
-    return {
-        "item": _item(view),
-        "templates": [(t, _sendable(t)) for t in available],
-        "chosen": chosen,
-        "choice": choice if chosen is not None else "",
-        "variables": (variables + [""] * count)[:count],
-        "force": force,
-        "errors": errors or {},
-        "message": message,
-        "conflict": conflict,
-        "action": page_url(view.number, request.match_info["wa_id"]) + "/message",
-    }
+    action = page_url(view.number, request.match_info["wa_id"]) + "/message"
+    return await dialog_context(request, _item(view), action, **options)
 
 
 async def message_form(request: web.Request) -> web.Response:
